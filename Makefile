@@ -1,0 +1,51 @@
+# The README's commands. `make demo` sets up and runs the main job; `make test` sets up and tests.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export SPARK_LOCAL_IP ?= 127.0.0.1
+export PYTHONPATH := $(CURDIR)/include:$(PYTHONPATH)
+
+.PHONY: setup demo test test-fast lint format bench-ingest bench-features bench-maintenance \
+        bench-reader airflow airflow-stop clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(PY) -m reclake.demo
+
+test: setup
+	$(VENV)/bin/pytest
+
+# Unit tests only: no Spark, no Airflow.
+test-fast: setup
+	$(VENV)/bin/pytest tests/unit
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench-ingest: setup
+	$(PY) bench/bench_ingest.py
+
+bench-features: setup
+	$(PY) bench/bench_features.py
+
+bench-maintenance: setup
+	$(PY) bench/bench_maintenance.py
+
+bench-reader: setup
+	$(PY) bench/bench_reader.py
+
+airflow: setup
+	@bash scripts/airflow.sh start
+
+airflow-stop:
+	@bash scripts/airflow.sh stop
+
+clean:
+	rm -rf lake .airflow spark-warehouse metastore_db derby.log

@@ -1,0 +1,86 @@
+"""The one place reclake reads its configuration: typed, from the environment, with defaults
+for the embedded setup (local Spark, a lake folder inside the project, UTC)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+ENV_PREFIX = "RECLAKE_"
+
+
+def _lake_uri(value: str) -> str:
+    """Normalise a lake root to a URI without a trailing slash (plain paths become file:// URIs)."""
+    value = value.rstrip("/")
+    if "://" in value:
+        return value
+    return Path(value).expanduser().resolve().as_uri()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """reclake configuration; every field can be set by the env var RECLAKE_<FIELD NAME>."""
+
+    # Root of the lake: a folder path, file:// URI or s3a:// URI.
+    lake_root: str = field(default_factory=lambda: (PROJECT_ROOT / "lake").as_uri())
+    # Where raw drops land; empty means <lake_root>/landing.
+    landing_root: str = ""
+    # Spark master URL: local[*], spark://host:7077, yarn, k8s://https://...
+    spark_master: str = "local[*]"
+    # Folder holding the Delta JARs fetched by `make setup`.
+    jars_dir: Path = PROJECT_ROOT / "jars"
+    spark_driver_memory: str = "2g"
+    # Small by default: the embedded lake holds hours, not years, of data.
+    spark_shuffle_partitions: int = 8
+    # Events whose arrival hour is at most this many hours after their event hour are folded
+    # into that hour's features; later ones stay in bronze, flagged, and are excluded.
+    allowed_lateness_hours: int = 2
+    # Actions within this many minutes after an impression label it.
+    attribution_window_minutes: int = 30
+    # Events further than this in the future (relative to their landing hour) are quarantined.
+    max_future_skew_minutes: int = 10
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from RECLAKE_* environment variables over the embedded defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, f.type, raw)
+        for name in ("lake_root", "landing_root"):
+            if name in values:
+                values[name] = _lake_uri(str(values[name]))
+        return cls(**values)
+
+    @property
+    def landing_uri(self) -> str:
+        """URI of the landing area (raw drops and dimension files)."""
+        return self.landing_root or f"{self.lake_root}/landing"
+
+    def table_uri(self, relative: str) -> str:
+        """URI of a table or folder inside the lake, e.g. table_uri('bronze/events')."""
+        return f"{self.lake_root}/{relative.strip('/')}"
+
+
+def _parse(name: str, annotation: object, raw: str) -> object:
+    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "Path":
+            return Path(raw).expanduser().resolve()
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from exc
+    return raw
+
+
+def load_settings() -> Settings:
+    """Settings for this process (environment over defaults)."""
+    return Settings.from_env()

@@ -1,0 +1,65 @@
+"""File access inside the lake (local folder or object store) through pyarrow filesystems,
+for the small JSON documents reclake keeps beside its tables (registry, results, logs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from typing import Any
+
+from pyarrow import fs as pafs
+
+
+def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
+    """Filesystem and path for a lake URI; s3a:// is Hadoop's name for s3://."""
+    if uri.startswith("s3a://"):
+        uri = "s3://" + uri[len("s3a://"):]
+    return pafs.FileSystem.from_uri(uri)
+
+
+def exists(uri: str) -> bool:
+    """True when a file or folder exists at the URI."""
+    filesystem, path = resolve(uri)
+    return filesystem.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def read_json(uri: str) -> Any:
+    """Read one JSON document."""
+    filesystem, path = resolve(uri)
+    with filesystem.open_input_stream(path) as stream:
+        return json.loads(stream.read().decode("utf-8"))
+
+
+def write_json(uri: str, data: Any) -> None:
+    """Write one JSON document so readers never see it half written (temp file + move)."""
+    filesystem, path = resolve(uri)
+    parent = path.rsplit("/", 1)[0]
+    filesystem.create_dir(parent, recursive=True)
+    tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
+    payload = json.dumps(data, indent=2, sort_keys=True, default=str).encode("utf-8")
+    with filesystem.open_output_stream(tmp) as stream:
+        stream.write(payload)
+    filesystem.move(tmp, path)
+
+
+def list_files(uri: str, suffix: str = "") -> list[str]:
+    """URIs of the files directly under a folder (empty when the folder does not exist)."""
+    filesystem, path = resolve(uri)
+    if filesystem.get_file_info(path).type == pafs.FileType.NotFound:
+        return []
+    selector = pafs.FileSelector(path, recursive=False)
+    base = uri.rstrip("/")
+    return sorted(
+        f"{base}/{info.base_name}"
+        for info in filesystem.get_file_info(selector)
+        if info.type == pafs.FileType.File and info.base_name.endswith(suffix)
+        and not info.base_name.startswith(".")
+    )
+
+
+def local_path(uri: str) -> str:
+    """Plain path for a file:// URI (for tools that want one); other URIs are returned as is."""
+    if uri.startswith("file://"):
+        return uri[len("file://"):]
+    return os.fspath(uri)

@@ -1,0 +1,1 @@
+"""Data quality: Great Expectations suites, the validate step and its persisted results."""

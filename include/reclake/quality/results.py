@@ -1,0 +1,55 @@
+"""Persisted validation results: the record a publish checks before it makes a snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from reclake import lakefs
+from reclake.config import Settings
+
+RESULTS_DIR = "_reclake/validations"
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Outcome of validating one table version (optionally for one data interval)."""
+
+    id: str
+    table: str
+    version: int
+    success: bool
+    created_at: str
+    interval_start: str | None = None
+    interval_end: str | None = None
+    statistics: dict[str, Any] = field(default_factory=dict)
+    # One entry per failed expectation: {"expectation": ..., "column": ..., "observed": ...}
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    data_docs: str | None = None
+
+
+def result_uri(settings: Settings, table: str, result_id: str) -> str:
+    """Where a validation result JSON document lives in the lake."""
+    return settings.table_uri(f"{RESULTS_DIR}/{table}/{result_id}.json")
+
+
+def save_result(settings: Settings, result: ValidationResult) -> str:
+    """Persist a result; returns its URI."""
+    uri = result_uri(settings, result.table, result.id)
+    lakefs.write_json(uri, asdict(result))
+    return uri
+
+
+def load_result(settings: Settings, table: str, result_id: str) -> ValidationResult:
+    """Load a persisted result; fails clearly when it is unknown."""
+    uri = result_uri(settings, table, result_id)
+    if not lakefs.exists(uri):
+        raise KeyError(f"no validation result {result_id!r} for table {table!r} ({uri})")
+    return ValidationResult(**lakefs.read_json(uri))
+
+
+def list_results(settings: Settings, table: str) -> list[ValidationResult]:
+    """All results of a table, oldest first."""
+    folder = settings.table_uri(f"{RESULTS_DIR}/{table}")
+    results = [ValidationResult(**lakefs.read_json(u)) for u in lakefs.list_files(folder, ".json")]
+    return sorted(results, key=lambda r: r.created_at)

@@ -1,0 +1,124 @@
+"""Every table reclake owns, declared in one place: path in the lake, keys, partitioning,
+Z-order columns and schema. Jobs, maintenance, validation and the CLI read this catalog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reclake.config import Settings
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A Delta table of the lake."""
+
+    name: str  # short logical name, used in CLI and snapshot refs (training_samples@latest)
+    path: str  # relative to the lake root
+    keys: tuple[str, ...]  # unique key of a row
+    partition_by: tuple[str, ...] = ()
+    zorder_by: tuple[str, ...] = ()
+    time_column: str | None = None
+    description: str = ""
+
+    def uri(self, settings: Settings) -> str:
+        """Location of the table under the configured lake root."""
+        return settings.table_uri(self.path)
+
+
+BRONZE_EVENTS_DDL = """
+    event_id STRING NOT NULL,
+    event_type STRING NOT NULL,
+    event_time TIMESTAMP NOT NULL,
+    user_id BIGINT NOT NULL,
+    item_id BIGINT NOT NULL,
+    request_id STRING NOT NULL,
+    position INT,
+    watch_ms BIGINT,
+    event_hour TIMESTAMP NOT NULL,
+    arrival_hour TIMESTAMP NOT NULL,
+    late_hours INT NOT NULL,
+    beyond_lateness BOOLEAN NOT NULL,
+    source_file STRING NOT NULL,
+    event_date DATE NOT NULL
+"""
+
+QUARANTINE_EVENTS_DDL = """
+    raw_line STRING,
+    source_file STRING NOT NULL,
+    line_number BIGINT NOT NULL,
+    arrival_hour TIMESTAMP NOT NULL,
+    reason STRING NOT NULL,
+    detail STRING,
+    arrival_date DATE NOT NULL
+"""
+
+IMPRESSIONS_LABELED_DDL = """
+    event_id STRING NOT NULL,
+    request_id STRING NOT NULL,
+    user_id BIGINT NOT NULL,
+    item_id BIGINT NOT NULL,
+    position INT,
+    event_time TIMESTAMP NOT NULL,
+    event_hour TIMESTAMP NOT NULL,
+    played BOOLEAN NOT NULL,
+    watch_ms BIGINT NOT NULL,
+    finished BOOLEAN NOT NULL,
+    liked BOOLEAN NOT NULL,
+    shared BOOLEAN NOT NULL,
+    skipped BOOLEAN NOT NULL,
+    event_date DATE NOT NULL
+"""
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in (
+        TableSpec(
+            "events", "bronze/events", keys=("event_id",), partition_by=("event_date",),
+            zorder_by=("user_id", "item_id"), time_column="event_time",
+            description="Validated, deduplicated interaction events (one row per event_id).",
+        ),
+        TableSpec(
+            "quarantine_events", "quarantine/events", keys=("source_file", "line_number"),
+            partition_by=("arrival_date",), time_column="arrival_hour",
+            description="Landing lines that failed validation, with a machine-readable reason.",
+        ),
+        TableSpec(
+            "users", "dims/users", keys=("user_id",), zorder_by=("user_id",),
+            description="User dimension: country, device, age bucket.",
+        ),
+        TableSpec(
+            "items", "dims/items", keys=("item_id",), zorder_by=("item_id",),
+            description="Item dimension: category, duration, creator.",
+        ),
+        TableSpec(
+            "impressions_labeled", "silver/impressions_labeled", keys=("event_id",),
+            partition_by=("event_date",), zorder_by=("user_id", "item_id"),
+            time_column="event_time",
+            description="One row per impression with labels from attributed actions.",
+        ),
+        TableSpec(
+            "user_tiles_hourly", "features/user_tiles_hourly", keys=("user_id", "hour"),
+            partition_by=("date",), zorder_by=("user_id",), time_column="hour",
+            description="Per (user, hour) partial aggregates.",
+        ),
+        TableSpec(
+            "item_tiles_hourly", "features/item_tiles_hourly", keys=("item_id", "hour"),
+            partition_by=("date",), zorder_by=("item_id",), time_column="hour",
+            description="Per (item, hour) partial aggregates.",
+        ),
+        TableSpec(
+            "training_samples", "gold/training_samples", keys=("event_id",),
+            partition_by=("sample_date",), zorder_by=("user_id", "item_id"),
+            time_column="event_time",
+            description="Point-in-time correct training samples: labels + features.",
+        ),
+    )
+}
+
+
+def table(name: str) -> TableSpec:
+    """Look up a table by logical name; fails with the list of known names."""
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known: {', '.join(sorted(TABLES))}") from None

@@ -1,0 +1,45 @@
+"""UTC time helpers: parsing interval bounds and walking whole hours."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+HOUR = timedelta(hours=1)
+
+
+def parse_utc(value: str | datetime) -> datetime:
+    """Parse an ISO-8601 time (naive means UTC) into an aware UTC datetime."""
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def floor_hour(dt: datetime) -> datetime:
+    """`hour(t)`: t floored to the hour, in UTC."""
+    return parse_utc(dt).replace(minute=0, second=0, microsecond=0)
+
+
+def hours_between(start: datetime | str, end: datetime | str) -> Iterator[datetime]:
+    """Yield the hour starts in [start, end); both bounds must be whole hours."""
+    s, e = parse_utc(start), parse_utc(end)
+    if s != floor_hour(s) or e != floor_hour(e):
+        raise ValueError(f"interval bounds must be whole hours, got [{s}, {e})")
+    if e < s:
+        raise ValueError(f"interval end {e} is before its start {s}")
+    h = s
+    while h < e:
+        yield h
+        h += HOUR
+
+
+def iso(dt: datetime) -> str:
+    """Render a UTC datetime as ISO-8601 with a Z suffix."""
+    return parse_utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")
