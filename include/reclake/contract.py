@@ -27,21 +27,41 @@ class FieldSpec:
 
 
 EVENT_FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("event_id", "string", "always",
-              f"Globally unique id of the event (1-{MAX_ID_LENGTH} chars); the dedupe key."),
+    FieldSpec(
+        "event_id",
+        "string",
+        "always",
+        f"Globally unique id of the event (1-{MAX_ID_LENGTH} chars); the dedupe key.",
+    ),
     FieldSpec("event_type", "string", "always", "One of: " + ", ".join(EVENT_TYPES) + "."),
-    FieldSpec("event_time", "string", "always",
-              "When it happened: ISO-8601 with a zone, e.g. 2026-11-20T13:05:09.123Z "
-              "(offsets such as +02:00 are converted to UTC)."),
+    FieldSpec(
+        "event_time",
+        "string",
+        "always",
+        "When it happened: ISO-8601 with a zone, e.g. 2026-11-20T13:05:09.123Z "
+        "(offsets such as +02:00 are converted to UTC).",
+    ),
     FieldSpec("user_id", "integer", "always", "User id, 64-bit integer >= 1."),
     FieldSpec("item_id", "integer", "always", "Item (video) id, 64-bit integer >= 1."),
-    FieldSpec("request_id", "string", "always",
-              "Id of the feed request that showed the item; actions carry the id of the "
-              "request whose impression they follow."),
-    FieldSpec("position", "integer", "impression",
-              f"Rank of the item in the request, 0-{MAX_POSITION}; required for impressions."),
-    FieldSpec("watch_ms", "integer", "play",
-              f"Milliseconds watched, 0-{MAX_WATCH_MS}; required for plays."),
+    FieldSpec(
+        "request_id",
+        "string",
+        "always",
+        "Id of the feed request that showed the item; actions carry the id of the "
+        "request whose impression they follow.",
+    ),
+    FieldSpec(
+        "position",
+        "integer",
+        "impression",
+        f"Rank of the item in the request, 0-{MAX_POSITION}; required for impressions.",
+    ),
+    FieldSpec(
+        "watch_ms",
+        "integer",
+        "play",
+        f"Milliseconds watched, 0-{MAX_WATCH_MS}; required for plays.",
+    ),
 )
 
 USER_FIELDS: tuple[FieldSpec, ...] = (

@@ -49,8 +49,9 @@ def ensure_table(spark: SparkSession, spec: TableSpec, ddl: str, settings: Setti
     return uri
 
 
-def read_table(spark: SparkSession, spec: TableSpec, settings: Settings,
-               version: int | None = None) -> DataFrame:
+def read_table(
+    spark: SparkSession, spec: TableSpec, settings: Settings, version: int | None = None
+) -> DataFrame:
     """Read a table (optionally as of a version); fails clearly when it does not exist."""
     uri = spec.uri(settings)
     if not is_delta_table(spark, uri):
@@ -68,8 +69,9 @@ def latest_version(spark: SparkSession, uri: str) -> int:
     return int(DeltaTable.forPath(spark, uri).history(1).collect()[0]["version"])
 
 
-def replace_where(df: DataFrame, spec: TableSpec, settings: Settings, predicate: str,
-                  rows: int | None = None) -> WriteResult:
+def replace_where(
+    df: DataFrame, spec: TableSpec, settings: Settings, predicate: str, rows: int | None = None
+) -> WriteResult:
     """Atomically replace the rows matching `predicate` with `df` in one commit.
 
     This is what makes jobs idempotent: re-running an interval rewrites exactly that interval,

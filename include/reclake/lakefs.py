@@ -14,7 +14,7 @@ from pyarrow import fs as pafs
 def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
     """Filesystem and path for a lake URI; s3a:// is Hadoop's name for s3://."""
     if uri.startswith("s3a://"):
-        uri = "s3://" + uri[len("s3a://"):]
+        uri = "s3://" + uri[len("s3a://") :]
     return pafs.FileSystem.from_uri(uri)
 
 
@@ -53,7 +53,8 @@ def list_files(uri: str, suffix: str = "") -> list[str]:
     return sorted(
         f"{base}/{info.base_name}"
         for info in filesystem.get_file_info(selector)
-        if info.type == pafs.FileType.File and info.base_name.endswith(suffix)
+        if info.type == pafs.FileType.File
+        and info.base_name.endswith(suffix)
         and not info.base_name.startswith(".")
     )
 
@@ -61,5 +62,5 @@ def list_files(uri: str, suffix: str = "") -> list[str]:
 def local_path(uri: str) -> str:
     """Plain path for a file:// URI (for tools that want one); other URIs are returned as is."""
     if uri.startswith("file://"):
-        return uri[len("file://"):]
+        return uri[len("file://") :]
     return os.fspath(uri)

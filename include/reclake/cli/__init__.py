@@ -7,9 +7,7 @@ import importlib
 import sys
 
 # Each module exposes register(subparsers); a sub-command sets `func(args) -> int`.
-COMMAND_MODULES = (
-    "reclake.cli.lake",
-)
+COMMAND_MODULES = ("reclake.cli.lake",)
 
 
 def build_parser() -> argparse.ArgumentParser:
