@@ -1,0 +1,78 @@
+"""Config parsing and time helpers: typed env values, URI normalisation, hour arithmetic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from reclake.config import Settings
+from reclake.tables import TABLES, table
+from reclake.timeutil import floor_hour, hours_between, iso, parse_utc
+
+
+def test_defaults_are_the_embedded_setup():
+    s = Settings.from_env({})
+    assert s.spark_master == "local[*]"
+    assert s.lake_root.startswith("file://") and s.lake_root.endswith("/lake")
+    assert s.landing_uri == s.lake_root + "/landing"
+    assert s.allowed_lateness_hours == 2
+
+
+def test_env_values_are_typed_and_paths_become_uris(tmp_path):
+    env = {
+        "RECLAKE_LAKE_ROOT": str(tmp_path / "my-lake") + "/",
+        "RECLAKE_SPARK_SHUFFLE_PARTITIONS": "16",
+        "RECLAKE_JARS_DIR": str(tmp_path),
+        "RECLAKE_SPARK_MASTER": "spark://10.0.0.5:7077",
+    }
+    s = Settings.from_env(env)
+    assert s.lake_root == (tmp_path / "my-lake").as_uri()
+    assert s.spark_shuffle_partitions == 16 and isinstance(s.spark_shuffle_partitions, int)
+    assert s.jars_dir == Path(tmp_path)
+    assert s.spark_master == "spark://10.0.0.5:7077"
+    assert s.table_uri("bronze/events") == (tmp_path / "my-lake" / "bronze" / "events").as_uri()
+
+
+def test_object_store_roots_are_kept_verbatim():
+    s = Settings.from_env({"RECLAKE_LAKE_ROOT": "s3a://bucket/reclake/"})
+    assert s.lake_root == "s3a://bucket/reclake"
+    assert table("events").uri(s) == "s3a://bucket/reclake/bronze/events"
+
+
+def test_bad_int_names_the_variable():
+    with pytest.raises(ValueError, match="RECLAKE_ALLOWED_LATENESS_HOURS='two'"):
+        Settings.from_env({"RECLAKE_ALLOWED_LATENESS_HOURS": "two"})
+
+
+def test_unknown_table_lists_known_ones():
+    with pytest.raises(KeyError, match="training_samples"):
+        table("nope")
+    assert len({t.path for t in TABLES.values()}) == len(TABLES)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-20T13:05:09Z", datetime(2026, 11, 20, 13, 5, 9, tzinfo=UTC)),
+        # an offset is converted to UTC
+        ("2026-11-20T15:05:09+02:00", datetime(2026, 11, 20, 13, 5, 9, tzinfo=UTC)),
+        # naive means UTC
+        ("2026-11-20T13:05", datetime(2026, 11, 20, 13, 5, tzinfo=UTC)),
+    ],
+)
+def test_parse_utc(text, expected):
+    assert parse_utc(text) == expected
+
+
+def test_hours_between_and_floor():
+    hours = list(hours_between("2026-11-20T22:00Z", "2026-11-21T01:00Z"))
+    assert [iso(h) for h in hours] == [
+        "2026-11-20T22:00:00Z",
+        "2026-11-20T23:00:00Z",
+        "2026-11-21T00:00:00Z",
+    ]
+    assert floor_hour(parse_utc("2026-11-20T22:59:59.999Z")) == hours[0]
+    with pytest.raises(ValueError, match="whole hours"):
+        list(hours_between("2026-11-20T22:30Z", "2026-11-21T01:00Z"))
