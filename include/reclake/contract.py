@@ -64,6 +64,9 @@ EVENT_FIELDS: tuple[FieldSpec, ...] = (
     ),
 )
 
+DEVICES = ("android", "ios", "web")
+AGE_BUCKETS = ("13-17", "18-24", "25-34", "35-44", "45+")
+
 USER_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("user_id", "integer", "always", "User id, >= 1."),
     FieldSpec("country", "string", "always", "ISO-3166 alpha-2 country code."),

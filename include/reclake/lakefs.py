@@ -33,11 +33,15 @@ def read_json(uri: str) -> Any:
 
 def write_json(uri: str, data: Any) -> None:
     """Write one JSON document so readers never see it half written (temp file + move)."""
+    write_bytes(uri, json.dumps(data, indent=2, sort_keys=True, default=str).encode("utf-8"))
+
+
+def write_bytes(uri: str, payload: bytes | memoryview) -> None:
+    """Write one file so readers never see it half written (temp file + move)."""
     filesystem, path = resolve(uri)
     parent = path.rsplit("/", 1)[0]
     filesystem.create_dir(parent, recursive=True)
     tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
-    payload = json.dumps(data, indent=2, sort_keys=True, default=str).encode("utf-8")
     with filesystem.open_output_stream(tmp) as stream:
         stream.write(payload)
     filesystem.move(tmp, path)
