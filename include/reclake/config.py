@@ -43,6 +43,19 @@ class Settings:
     attribution_window_minutes: int = 30
     # Events further than this in the future (relative to their landing hour) are quarantined.
     max_future_skew_minutes: int = 10
+    # Reviewed Great Expectations suite files, one <table>.json each (see docs/quality.md).
+    expectations_dir: Path = PROJECT_ROOT / "include" / "expectations"
+    # A published snapshot expires this many days after publish unless pinned or `latest`.
+    snapshot_retention_days: int = 30
+    # Maintenance defaults for every table (per-table overrides: reclake.maintenance.policy).
+    # OPTIMIZE target file size; 128 MiB suits a cluster, the embedded lake holds tiny tables.
+    maintenance_target_file_bytes: int = 32 * 1024 * 1024
+    # OPTIMIZE looks at commits no older than this when finding recently written partitions.
+    maintenance_lookback_hours: int = 48
+    # VACUUM keeps every file a version committed within this window needs.
+    vacuum_retention_hours: int = 168
+    # Minimum delta.logRetentionDuration, so Spark time travel to live snapshots keeps working.
+    delta_log_retention_days: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -1,0 +1,258 @@
+"""`reclake snapshots`: list, show, diff, publish, rollback, expire, pin and unpin snapshots."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from reclake.cli.output import emit
+from reclake.config import load_settings
+
+LIST_COLUMNS = ["id", "version", "rows", "files", "bytes", "created_at", "expires_at", "flags"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `snapshots` sub-command and its actions."""
+    p = sub.add_parser("snapshots", help="immutable, validated table snapshots")
+    actions = p.add_subparsers(dest="action", required=True)
+
+    a = actions.add_parser("list", help="snapshots in publish order (live only unless --all)")
+    a.add_argument("--table", help="only this table")
+    a.add_argument("--all", action="store_true", help="include expired snapshots")
+    _json(a).set_defaults(func=_guard(_list))
+
+    a = actions.add_parser("show", help="one snapshot: files, bytes, schema, validation")
+    a.add_argument("ref", help="<table>@latest, <table>@<id> or <id>")
+    _json(a).set_defaults(func=_guard(_show))
+
+    a = actions.add_parser("diff", help="rows, schema, numeric stats and files from A to B")
+    a.add_argument("a")
+    a.add_argument("b")
+    _json(a).set_defaults(func=_guard(_diff))
+
+    a = actions.add_parser("publish", help="publish a validated table version as a snapshot")
+    a.add_argument("table")
+    a.add_argument("--version", type=int, required=True, help="Delta version to publish")
+    a.add_argument("--validation-id", required=True, help="id of the passing validation result")
+    a.add_argument("--pin", action="store_true", help="protect from expiry")
+    a.add_argument("--start", help="data interval start (default: from the validation)")
+    a.add_argument("--end", help="data interval end (default: from the validation)")
+    a.add_argument("--retention-days", type=float, help="default: RECLAKE_SNAPSHOT_RETENTION_DAYS")
+    _json(a).set_defaults(func=_guard(_publish))
+
+    a = actions.add_parser("rollback", help="move <table>@latest back (or --to an id)")
+    a.add_argument("table")
+    a.add_argument("--to", help="snapshot id to point latest at")
+    _json(a).set_defaults(func=_guard(_rollback))
+
+    a = actions.add_parser("expire", help="expire snapshots by retention policy")
+    a.add_argument("--table", help="only this table (default: all)")
+    a.add_argument("--keep-last", type=int, default=5, help="always keep the newest N live")
+    a.add_argument("--older-than-days", type=float, help="only expire those older than D days")
+    a.add_argument("--dry-run", action="store_true", help="show what would expire")
+    _json(a).set_defaults(func=_guard(_expire))
+
+    for name, text in (("pin", "protect a snapshot from expiry"), ("unpin", "allow expiry")):
+        a = actions.add_parser(name, help=text)
+        a.add_argument("ref")
+        _json(a).set_defaults(func=_guard(_pin if name == "pin" else _unpin))
+
+
+def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn the registry's expected errors into a message and exit code 1, not a traceback."""
+    from reclake.snapshots import SnapshotExpired, SnapshotGateError, SnapshotNotFound
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (SnapshotNotFound, SnapshotExpired, SnapshotGateError, KeyError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            sys.stderr.write(f"error: {message}\n")
+            return 1
+
+    return run
+
+
+def _row(snap: Any, latest: str | None) -> dict[str, Any]:
+    flags = [f for f, on in (("latest", snap.id == latest), ("pinned", snap.pinned)) if on]
+    if not snap.live:
+        flags.append("expired")
+    return {
+        "id": snap.id,
+        "table": snap.table,
+        "version": snap.version,
+        "rows": snap.row_count,
+        "files": len(snap.files),
+        "bytes": snap.size_bytes,
+        "created_at": snap.created_at,
+        "expires_at": snap.expires_at,
+        "pinned": snap.pinned,
+        "status": snap.status,
+        "latest": snap.id == latest,
+        "flags": ",".join(flags),
+    }
+
+
+def _list(args: argparse.Namespace) -> int:
+    from reclake.snapshots import latest_id, list_snapshots
+
+    settings = load_settings()
+    snaps = list_snapshots(settings, args.table, include_expired=args.all)
+    latest = {t: latest_id(settings, t) for t in {s.table for s in snaps}}
+    rows = [_row(s, latest[s.table]) for s in snaps]
+    if args.json:
+        emit(rows, True)
+    elif not rows:
+        sys.stdout.write("no snapshots\n")
+    else:
+        emit(rows, False, ["table", *LIST_COLUMNS])
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from reclake.snapshots import latest_id, resolve
+
+    settings = load_settings()
+    snap = resolve(settings, args.ref, allow_expired=True)
+    if args.json:
+        emit({**asdict(snap), "latest": snap.id == latest_id(settings, snap.table)}, True)
+        return 0
+    info = _row(snap, latest_id(settings, snap.table))
+    for key in ("files", "bytes", "flags", "created_at", "expires_at"):
+        info.pop(key)
+    info.update(
+        {
+            "files": len(snap.files),
+            "bytes": snap.size_bytes,
+            "table_uri": snap.table_uri,
+            "partition_by": ",".join(snap.partition_by) or "-",
+            "interval": f"[{snap.interval_start}, {snap.interval_end})",
+            "validation_id": snap.validation_id,
+            "created_at": snap.created_at,
+            "expires_at": snap.expires_at,
+        }
+    )
+    emit(info, False)
+    columns = [
+        {"column": f["name"], "type": _type(f["type"]), "nullable": f["nullable"]}
+        for f in json.loads(snap.schema)["fields"]
+    ]
+    sys.stdout.write("\nschema:\n")
+    emit(columns, False, ["column", "type", "nullable"])
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from reclake.snapshots import diff
+
+    d = diff(load_settings(), args.a, args.b)
+    if args.json:
+        emit(d, True)
+        return 0
+    rc, files = d["row_count"], d["files"]
+    sys.stdout.write(
+        f"a: {d['a']['id']} (v{d['a']['version']})\nb: {d['b']['id']} (v{d['b']['version']})\n"
+        f"rows: {rc['a']} -> {rc['b']} ({rc['delta']:+d})\n"
+        f"files: +{len(files['added'])} ({files['bytes_added']} bytes) "
+        f"-{len(files['removed'])} ({files['bytes_removed']} bytes) "
+        f"={files['unchanged']}\n"
+    )
+    changes = [
+        {"change": kind, "column": c["column"], "type": c.get("type") or f"{c['a']} -> {c['b']}"}
+        for kind, items in d["schema"].items()
+        for c in items
+    ]
+    sys.stdout.write("\nschema changes:\n" if changes else "\nschema: unchanged\n")
+    if changes:
+        emit(changes, False, ["change", "column", "type"])
+    stats = [
+        {"column": col, "stat": stat, "a": (s["a"] or {}).get(stat), "b": (s["b"] or {}).get(stat)}
+        for col, s in d["columns"].items()
+        for stat in ("mean", "min", "max", "null_count")
+    ]
+    if stats:
+        sys.stdout.write("\nnumeric columns:\n")
+        emit(stats, False, ["column", "stat", "a", "b"])
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from reclake.snapshots import publish
+
+    if (args.start is None) != (args.end is None):
+        sys.stderr.write("error: give both --start and --end, or neither\n")
+        return 2
+    snap = publish(
+        load_settings(),
+        args.table,
+        args.version,
+        args.validation_id,
+        interval=(args.start, args.end) if args.start else None,
+        retention_days=args.retention_days,
+        pinned=args.pin,
+    )
+    return _done(args, f"published {snap.id} ({snap.row_count} rows) as {snap.table}@latest", snap)
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from reclake.snapshots import rollback
+
+    snap = rollback(load_settings(), args.table, args.to)
+    return _done(args, f"{snap.table}@latest -> {snap.id} (v{snap.version})", snap)
+
+
+def _expire(args: argparse.Namespace) -> int:
+    from reclake.snapshots import expire
+
+    snaps = expire(
+        load_settings(),
+        args.table,
+        keep_last=args.keep_last,
+        older_than_days=args.older_than_days,
+        dry_run=args.dry_run,
+    )
+    rows = [_row(s, None) for s in snaps]
+    if args.json:
+        emit({"dry_run": args.dry_run, "expired": rows}, True)
+        return 0
+    verb = "would expire" if args.dry_run else "expired"
+    sys.stdout.write(f"{verb} {len(rows)} snapshot(s)\n")
+    if rows:
+        emit(rows, False, ["table", "id", "version", "created_at"])
+    return 0
+
+
+def _pin(args: argparse.Namespace) -> int:
+    from reclake.snapshots import pin
+
+    snap = pin(load_settings(), args.ref)
+    return _done(args, f"pinned {snap.id}", snap)
+
+
+def _unpin(args: argparse.Namespace) -> int:
+    from reclake.snapshots import unpin
+
+    snap = unpin(load_settings(), args.ref)
+    return _done(args, f"unpinned {snap.id}", snap)
+
+
+def _done(args: argparse.Namespace, message: str, snap: Any) -> int:
+    if args.json:
+        row = _row(snap, None)
+        emit({k: v for k, v in row.items() if k not in ("latest", "flags")}, True)
+    else:
+        sys.stdout.write(message + "\n")
+    return 0
+
+
+def _type(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
