@@ -1,0 +1,337 @@
+"""What the reclake DAGs share: schedules, the label lag rule, Spark job wiring, JSON-result
+capture for spark-submit, default_args and the failure callback.
+
+Import-light on purpose (the DAG processor imports it on every parse): stdlib, pendulum, the
+Spark provider and reclake.config / reclake.spark, which import no pyspark at module level.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+from reclake.config import PROJECT_ROOT, Settings
+from reclake.contract import EVENTS_DROP
+from reclake.spark import spark_conf as reclake_spark_conf
+
+log = logging.getLogger(__name__)
+
+JOBS_DIR = PROJECT_ROOT / "jobs"
+EXAMPLES_DIR = PROJECT_ROOT / "examples"
+SPARK_CONN_ID = "spark_default"
+SPARK_POOL = "spark"
+TRAINING_POOL = "training"
+# Fixed UTC start: catchup from here; older hours are loaded with `airflow backfill create`.
+START_DATE = pendulum.datetime(2026, 11, 1, tz="UTC")
+ALLOWED_TAGS = frozenset({"reclake", "hourly", "daily", "maintenance", "snapshot", "training"})
+# Asset the training snapshot DAG updates (with snapshot metadata) and training consumes.
+TRAINING_SAMPLES_ASSET_URI = "reclake://gold/training_samples"
+# The daily vacuum runs in the maintenance run whose interval ends at this UTC hour.
+VACUUM_HOUR_UTC = 0
+
+# Jinja for the data interval bounds, ISO-8601 with offset (the jobs parse it as UTC).
+START = "{{ data_interval_start | ts }}"
+END = "{{ data_interval_end | ts }}"
+# Environment passed through to spark-submit (and to the driver on YARN / Kubernetes).
+PASSTHROUGH_ENV = ("SPARK_LOCAL_IP", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "JAVA_HOME")
+
+
+def label_lag_hours(settings: Settings) -> int:
+    """Hours between an arrival hour and the impression hour its run can label for good.
+
+    The labels job (reclake.features.labels.required_arrival_hour) calls impression hour H
+    final once bronze holds arrival hour floor(H + 1h + window) + allowed_lateness: the window
+    end counts, so a 60-minute window reaches into hour H + 2. The hourly run for arrival hour
+    S ingests S first, so it can label H = S - lag with lag = 1 + window // 60 + lateness.
+    """
+    return 1 + settings.attribution_window_minutes // 60 + settings.allowed_lateness_hours
+
+
+def shifted(bound: str, hours: int) -> str:
+    """Jinja for a data interval bound ('data_interval_start'/'..._end') moved back `hours`."""
+    if hours == 0:
+        return f"{{{{ {bound} | ts }}}}"
+    return f"{{{{ ({bound} - macros.timedelta(hours={hours})) | ts }}}}"
+
+
+def jars_csv(settings: Settings) -> str:
+    """Comma list of the Delta JARs for --jars; empty (with a warning) when not fetched yet."""
+    jars = sorted(str(p) for p in Path(settings.jars_dir).glob("*.jar"))
+    if not jars:
+        # Parse time must not fail on a fresh clone; the spark-submit fails clearly instead.
+        log.warning("no Delta JARs in %s: run `make setup`", settings.jars_dir)
+    return ",".join(jars)
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Spark properties for every job: reclake's own (Delta, UTC, local binding) as strings."""
+    conf = dict(reclake_spark_conf(settings))
+    # The driver's memory is fixed when its JVM starts: spark-submit passes it, not the session.
+    conf.pop("spark.driver.memory", None)
+    return conf
+
+
+def spark_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """RECLAKE_* settings and Spark's own variables from this process, for the job's env."""
+    environ = os.environ if environ is None else environ
+    return {
+        k: v
+        for k, v in sorted(environ.items())
+        if (k.startswith("RECLAKE_") or k in PASSTHROUGH_ENV) and v != ""
+    }
+
+
+def job_path(name: str) -> str:
+    """Absolute path of a spark-submit entry point under jobs/."""
+    return str(JOBS_DIR / name)
+
+
+def spark_job(
+    task_id: str,
+    job: str,
+    args: Sequence[str],
+    settings: Settings,
+    *,
+    capture_result: bool = False,
+    **kwargs: Any,
+) -> SparkSubmitOperator:
+    """A SparkSubmitOperator for jobs/<job> wired the reclake way (conn, pool, JARs, conf, env).
+
+    With capture_result=True the job's final JSON stdout line becomes the task's XCom.
+    """
+    operator_cls = JsonResultSparkSubmitOperator if capture_result else SparkSubmitOperator
+    return operator_cls(
+        task_id=task_id,
+        conn_id=SPARK_CONN_ID,
+        application=job_path(job),
+        application_args=list(args),
+        name=f"reclake-{task_id}",
+        jars=jars_csv(settings),
+        conf=spark_conf(settings),
+        driver_memory=settings.spark_driver_memory,
+        env_vars=spark_env(),
+        pool=SPARK_POOL,
+        **kwargs,
+    )
+
+
+def last_json_line(lines: Sequence[str]) -> dict[str, Any] | None:
+    """The last line of output that parses as a JSON object, or None."""
+    for line in reversed(lines):
+        text = line.strip()
+        if not (text.startswith("{") and text.endswith("}")):
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+class _CapturingSparkSubmitHook(SparkSubmitHook):
+    """SparkSubmitHook that also keeps the spark-submit output lines it logs."""
+
+    output_lines: list[str]
+
+    def _process_spark_submit_log(self, itr: Iterator[Any]) -> None:
+        self.output_lines = []
+
+        def tee() -> Iterator[Any]:
+            for line in itr:
+                self.output_lines.append(line)
+                yield line
+
+        super()._process_spark_submit_log(tee())
+
+
+class JsonResultSparkSubmitOperator(SparkSubmitOperator):
+    """SparkSubmitOperator that returns the job's final JSON stdout line (pushed to XCom).
+
+    The line is read from spark-submit's own output, so it needs client deploy mode (the
+    default). A result with "success": false is a verdict, not an accident: the task fails
+    without retries, so a failed validation gate blocks publish at once.
+    """
+
+    def _get_hook(self) -> SparkSubmitHook:
+        hook = super()._get_hook()
+        # Same hook state (connection, conf, args), with the output tee added.
+        hook.__class__ = _CapturingSparkSubmitHook
+        return hook
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Run spark-submit and return its final JSON line; a failed gate fails for good."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        try:
+            super().execute(context)
+        except Exception as exc:
+            result = self._result()
+            if result is not None and result.get("success") is False:
+                raise AirflowFailException(f"{self.task_id} failed its gate: {result}") from exc
+            raise
+        result = self._result()
+        if result is None:
+            raise RuntimeError(f"{self.application} printed no final JSON line")
+        if result.get("success") is False:
+            raise AirflowFailException(f"{self.task_id} failed its gate: {result}")
+        return result
+
+    def _result(self) -> dict[str, Any] | None:
+        lines = getattr(self._hook, "output_lines", [])
+        return last_json_line(lines)
+
+
+def run_job(
+    job: str,
+    args: Sequence[str],
+    *,
+    fail_fast_codes: Sequence[int] = (),
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Run jobs/<job> with this Python (for jobs that need no JVM), streaming its output to
+    the task log; returns its final JSON line. Exit codes in fail_fast_codes fail for good."""
+    import subprocess
+    import sys
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    cmd = [sys.executable, job_path(job), *args]
+    log.info("running %s", " ".join(cmd))
+    lines: list[str] = []
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_ROOT
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            log.info(line.rstrip())
+        code = proc.wait(timeout=timeout)
+    result = last_json_line(lines)
+    if code in fail_fast_codes or (result is not None and result.get("success") is False):
+        raise AirflowFailException(f"{job} refused (exit {code}): {result}")
+    if code != 0:
+        raise RuntimeError(f"{job} exited {code}; last output: {''.join(lines[-20:])}")
+    if result is None:
+        raise RuntimeError(f"{job} printed no final JSON line")
+    return result
+
+
+def failure_summary(context: Mapping[str, Any]) -> str:
+    """One readable paragraph about a failed task instance: what, which interval, why, where."""
+    ti = context.get("ti") or context.get("task_instance")
+    dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
+    task_id = getattr(ti, "task_id", "?")
+    map_index = getattr(ti, "map_index", -1)
+    if map_index is not None and map_index >= 0:
+        task_id = f"{task_id}[{map_index}]"
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    exc = context.get("exception")
+    try:
+        url = getattr(ti, "log_url", None)
+    except Exception as url_exc:  # a missing API base URL must not hide the real failure
+        url = f"<unavailable: {url_exc}>"
+    return (
+        f"reclake task failed: dag={dag_id} task={task_id} run_id={context.get('run_id')} "
+        f"interval=[{start}, {end}) try={getattr(ti, 'try_number', '?')} "
+        f"exception={type(exc).__name__ if exc else None}: {exc} log={url}"
+    )
+
+
+def on_failure(context: Mapping[str, Any]) -> None:
+    """on_failure_callback: log the failure summary at ERROR (alerting hooks in here)."""
+    log.error(failure_summary(context))
+
+
+def default_args(**overrides: Any) -> dict[str, Any]:
+    """default_args every reclake DAG uses: retries with backoff, timeout, failure callback."""
+    args: dict[str, Any] = {
+        "owner": "reclake",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        # Delay doubles per retry (2, 4 min), capped.
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=30),
+        "execution_timeout": timedelta(hours=1),
+        "on_failure_callback": on_failure,
+    }
+    args.update(overrides)
+    return args
+
+
+def landing_drop_uri(settings: Settings, arrival_hour: datetime) -> str:
+    """URI of the landing folder holding the raw event drop of one arrival hour."""
+    hour = arrival_hour.astimezone(UTC)
+    relative = EVENTS_DROP.format(date=hour.strftime("%Y-%m-%d"), hour=hour.hour)
+    return f"{settings.landing_uri}/{relative}"
+
+
+def hourly_logical_dates(day_start: datetime, lag_hours: int) -> list[datetime]:
+    """Logical dates of the hourly runs that label and sample the 24 hours of a day.
+
+    The hourly run whose interval starts at S builds the samples of hour S - lag_hours.
+    """
+    return [day_start + timedelta(hours=hour + lag_hours) for hour in range(24)]
+
+
+def snapshot_from_events(events: Mapping[Any, Sequence[Any]] | None) -> dict[str, Any]:
+    """The extra of the newest training_samples asset event that triggered this run."""
+    candidates = []
+    for key, asset_events in (events or {}).items():
+        if getattr(key, "uri", key) != TRAINING_SAMPLES_ASSET_URI:
+            continue
+        candidates.extend(asset_events)
+    if not candidates:
+        raise ValueError(f"no {TRAINING_SAMPLES_ASSET_URI} asset event triggered this run")
+    newest = max(candidates, key=lambda event: event.timestamp)
+    extra = dict(newest.extra or {})
+    if not extra.get("snapshot_id"):
+        raise ValueError(f"asset event {newest} carries no snapshot_id: {extra}")
+    return extra
+
+
+def vacuum_due(data_interval_end: datetime) -> bool:
+    """True for the maintenance run that closes a UTC day (its interval ends at VACUUM_HOUR)."""
+    return data_interval_end.astimezone(UTC).hour == VACUUM_HOUR_UTC
+
+
+def publish_args(validation: Mapping[str, Any], start: datetime, end: datetime) -> list[str]:
+    """Arguments of jobs/publish_snapshot.py for a passed validation result and interval."""
+    return [
+        "--table",
+        validation.get("table", "training_samples"),
+        "--validation-id",
+        str(validation["id"]),
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+    ]
+
+
+def snapshot_event_extra(
+    published: Mapping[str, Any],
+    validation: Mapping[str, Any],
+    start: datetime | None,
+    end: datetime | None,
+) -> dict[str, Any]:
+    """Asset event extra for a published snapshot (JSON-safe)."""
+    return {
+        "snapshot_id": published["id"],
+        "version": published["version"],
+        "row_count": published["row_count"],
+        "table": validation.get("table", "training_samples"),
+        "validation_id": validation["id"],
+        "start": start.isoformat() if start else None,
+        "end": end.isoformat() if end else None,
+    }
