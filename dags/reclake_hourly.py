@@ -13,6 +13,8 @@ runs strictly in order):
 5. `label_impressions` + `build_training_samples` + `validate_training_samples`: for the
    impression hour whose attribution window and lateness have closed: the data interval shifted
    back by `1 + attribution_window_minutes // 60 + allowed_lateness_hours` hours (3 by default).
+   `labeled_hour_in_lake` skips these three while that hour lies before the lake's first
+   ingested arrival hour (the first runs of a new lake): there is nothing to label there.
 
 Every Spark step is a spark-submit of `jobs/<step>.py` through the `spark_default` connection
 in the `spark` pool. See docs/airflow.md.
@@ -53,6 +55,13 @@ def reclake_hourly():
         uri = orch.landing_drop_uri(load_settings(), data_interval_start)
         return PokeReturnValue(is_done=lakefs.exists(uri), xcom_value=uri)
 
+    @task.short_circuit
+    def labeled_hour_in_lake(data_interval_start: datetime | None = None) -> bool:
+        """False while the hour to label precedes the lake's first ingested arrival hour."""
+        from reclake.ingest import ingested_hours
+
+        return orch.labeled_hour_in_lake(data_interval_start, LAG, ingested_hours(load_settings()))
+
     ingest = orch.spark_job(
         "ingest_events", "ingest_events.py", ["--start", orch.START, "--end", orch.END], SETTINGS
     )
@@ -72,7 +81,9 @@ def reclake_hourly():
         capture_result=True,
     )
 
-    wait_for_landing_drop() >> ingest >> [tiles, labels]
+    in_lake = labeled_hour_in_lake()
+    wait_for_landing_drop() >> ingest >> [tiles, in_lake]
+    in_lake >> labels
     [dims, tiles, labels] >> samples >> validate
 
 

@@ -15,6 +15,9 @@ One run per UTC day `[D, D+1)`, after the day is over. Write-audit-publish of
 4. `announce_snapshot`: emits an event on the Asset `reclake://gold/training_samples` whose
    extra carries snapshot_id, version, row_count, validation_id and the interval;
    `reclake_train_consumer` is scheduled on it.
+
+Trigger with config `{"start": "2026-11-20T00:00Z", "end": "2026-11-20T06:00Z"}` to publish a
+snapshot of any range of whole hours instead of the run's day (`make demo` does this).
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
-from airflow.sdk import Asset, CronDataIntervalTimetable, Metadata, dag, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, Metadata, Param, dag, task
 
 from reclake import orchestration as orch
 from reclake.config import load_settings
 
 SETTINGS = load_settings()
 TRAINING_SAMPLES = Asset(name="training_samples", uri=orch.TRAINING_SAMPLES_ASSET_URI)
-DAY = ["--start", orch.START, "--end", orch.END]
+DAY = ["--start", orch.RUN_START, "--end", orch.RUN_END]
+HOUR_PARAM = {"type": ["null", "string"]}
 
 
 @dag(
@@ -42,6 +46,12 @@ DAY = ["--start", orch.START, "--end", orch.END]
     max_active_runs=1,
     default_args=orch.default_args(),
     tags=["reclake", "daily", "snapshot"],
+    params={
+        "start": Param(
+            None, description="first hour to publish (default: the run's day)", **HOUR_PARAM
+        ),
+        "end": Param(None, description="end hour, exclusive", **HOUR_PARAM),
+    },
     doc_md=__doc__,
 )
 def reclake_training_snapshot():
@@ -66,10 +76,11 @@ def reclake_training_snapshot():
 
     @task(execution_timeout=timedelta(minutes=30))
     def publish_snapshot(
-        validation: dict[str, Any], data_interval_start=None, data_interval_end=None
+        validation: dict[str, Any], params=None, data_interval_start=None, data_interval_end=None
     ) -> dict[str, Any]:
         """Publish the validated version (plain Python: the registry needs no JVM)."""
-        args = orch.publish_args(validation, data_interval_start, data_interval_end)
+        start, end = orch.run_interval(params, data_interval_start, data_interval_end)
+        args = orch.publish_args(validation, start, end)
         # Exit 1 is the gate refusing (failed or mismatched validation): no retry helps.
         return orch.run_job("publish_snapshot.py", args, fail_fast_codes=(1,))
 
@@ -77,15 +88,14 @@ def reclake_training_snapshot():
     def announce_snapshot(
         published: dict[str, Any],
         validation: dict[str, Any],
+        params=None,
         data_interval_start=None,
         data_interval_end=None,
     ):
         """Emit the asset event that names the new snapshot."""
+        start, end = orch.run_interval(params, data_interval_start, data_interval_end)
         yield Metadata(
-            TRAINING_SAMPLES,
-            orch.snapshot_event_extra(
-                published, validation, data_interval_start, data_interval_end
-            ),
+            TRAINING_SAMPLES, orch.snapshot_event_extra(published, validation, start, end)
         )
 
     published = publish_snapshot(validate.output)

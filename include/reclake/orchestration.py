@@ -41,6 +41,10 @@ VACUUM_HOUR_UTC = 0
 # Jinja for the data interval bounds, ISO-8601 with offset (the jobs parse it as UTC).
 START = "{{ data_interval_start | ts }}"
 END = "{{ data_interval_end | ts }}"
+# The snapshot DAG may be triggered for a custom range of hours (UI "Trigger DAG w/ config",
+# `airflow dags test -c`): the run's params win over its data interval.
+RUN_START = "{{ params.start or (data_interval_start | ts) }}"
+RUN_END = "{{ params.end or (data_interval_end | ts) }}"
 # Environment passed through to spark-submit (and to the driver on YARN / Kubernetes).
 PASSTHROUGH_ENV = ("SPARK_LOCAL_IP", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "JAVA_HOME")
 
@@ -54,6 +58,21 @@ def label_lag_hours(settings: Settings) -> int:
     S ingests S first, so it can label H = S - lag with lag = 1 + window // 60 + lateness.
     """
     return 1 + settings.attribution_window_minutes // 60 + settings.allowed_lateness_hours
+
+
+def labeled_hour_in_lake(
+    arrival_hour: datetime, lag_hours: int, ingested: Sequence[datetime]
+) -> bool:
+    """Whether the hour an hourly run labels (arrival hour - lag) lies inside the lake's data.
+
+    A lake starts at its first ingested arrival hour: earlier hours have no events at all, so
+    their labels, samples and validation are skipped rather than failed for ever.
+    """
+    if not ingested:
+        return False
+    # Compare instants: pendulum and stdlib UTC datetimes do not always compare directly.
+    first = min(hour.timestamp() for hour in ingested)
+    return arrival_hour.timestamp() - lag_hours * 3600 >= first
 
 
 def shifted(bound: str, hours: int) -> str:
@@ -276,12 +295,31 @@ def landing_drop_uri(settings: Settings, arrival_hour: datetime) -> str:
     return f"{settings.landing_uri}/{relative}"
 
 
-def hourly_logical_dates(day_start: datetime, lag_hours: int) -> list[datetime]:
-    """Logical dates of the hourly runs that label and sample the 24 hours of a day.
+def run_interval(
+    params: Mapping[str, Any] | None, data_interval_start: datetime, data_interval_end: datetime
+) -> tuple[datetime, datetime]:
+    """The interval a snapshot run covers: params start/end when given, else its data interval."""
+    from reclake.timeutil import parse_utc
 
-    The hourly run whose interval starts at S builds the samples of hour S - lag_hours.
+    params = params or {}
+    if bool(params.get("start")) != bool(params.get("end")):
+        raise ValueError(f"params start and end go together, got {dict(params)}")
+    if params.get("start"):
+        return parse_utc(params["start"]), parse_utc(params["end"])
+    return data_interval_start, data_interval_end
+
+
+def hourly_logical_dates(
+    day_start: datetime, lag_hours: int, params: Mapping[str, Any] | None = None, **context: Any
+) -> list[datetime]:
+    """Logical dates of the hourly runs that label and sample the hours a snapshot run covers.
+
+    The hourly run whose interval starts at S builds the samples of hour S - lag_hours. By
+    default the run covers the 24 hours of its day; params start/end narrow or move it.
     """
-    return [day_start + timedelta(hours=hour + lag_hours) for hour in range(24)]
+    start, end = run_interval(params, day_start, day_start + timedelta(days=1))
+    hours = int((end - start).total_seconds() // 3600)
+    return [start + timedelta(hours=hour + lag_hours) for hour in range(hours)]
 
 
 def snapshot_from_events(events: Mapping[Any, Sequence[Any]] | None) -> dict[str, Any]:

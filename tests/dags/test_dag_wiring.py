@@ -26,7 +26,7 @@ def upstreams(dag) -> dict[str, set[str]]:
     return {t.task_id: set(t.upstream_task_ids) for t in dag.tasks}
 
 
-def render(task, dag, start, end, xcom=None):
+def render(task, dag, start, end, xcom=None, params=None):
     """Render a task's template fields with a real Jinja env and a constructed context."""
     from airflow.sdk.execution_time.context import MacrosAccessor
 
@@ -39,6 +39,7 @@ def render(task, dag, start, end, xcom=None):
         "macros": MacrosAccessor(),
         "ti": ti,
         "task_instance": ti,
+        "params": {"start": None, "end": None, **(params or {})},
     }
     task = copy.deepcopy(task)  # rendering mutates; keep the session DagBag pristine
     task.render_template_fields(context, jinja_env=dag.get_template_env())
@@ -51,10 +52,26 @@ def test_hourly_dependencies(dags):
         "ingest_events": {"wait_for_landing_drop"},
         "load_dims": set(),
         "build_tiles": {"ingest_events"},
-        "label_impressions": {"ingest_events"},
+        "labeled_hour_in_lake": {"ingest_events"},
+        "label_impressions": {"labeled_hour_in_lake"},
         "build_training_samples": {"load_dims", "build_tiles", "label_impressions"},
         "validate_training_samples": {"build_training_samples"},
     }
+
+
+@pytest.mark.parametrize(
+    ("arrival_hour", "expected"),
+    [
+        (D, False),  # labels 21:00 the day before: the lake starts at D 00:00
+        (D.add(hours=2), False),  # labels 23:00 the day before
+        (D.add(hours=3), True),  # labels D 00:00, the lake's first hour
+        (D.add(hours=9), True),
+    ],
+)
+def test_labeling_waits_for_hours_inside_the_lake(arrival_hour, expected):
+    ingested = [D.add(hours=h) for h in range(10)]
+    assert orch.labeled_hour_in_lake(arrival_hour, 3, ingested) is expected
+    assert orch.labeled_hour_in_lake(arrival_hour, 3, []) is False
 
 
 def test_training_snapshot_dependencies(dags):
@@ -187,6 +204,29 @@ def test_snapshot_dag_waits_for_the_hourly_runs_that_sampled_the_day(dags):
     assert dates[-1] == D.add(days=1, hours=2)
     assert len(dates) == 24
     assert all(b - a == timedelta(hours=1) for a, b in itertools.pairwise(dates))
+
+
+def test_snapshot_dag_can_be_triggered_for_a_range_of_hours(dags):
+    dag = dags["reclake_training_snapshot"]
+    params = {"start": "2026-11-20T00:00Z", "end": "2026-11-20T02:00Z"}
+    validate = render(
+        dag.get_task("validate_training_samples"), dag, D, D.add(days=1), params=params
+    )
+    assert validate.application_args == [
+        "--table",
+        "training_samples",
+        "--start",
+        params["start"],
+        "--end",
+        params["end"],
+    ]
+    sensor = dag.get_task("wait_for_hourly_samples")
+    # hours 00:00 and 01:00 are sampled by the hourly runs of 03:00 and 04:00
+    assert sensor.execution_date_fn(D, params=params) == [D.add(hours=3), D.add(hours=4)]
+    assert orch.run_interval(params, D, D.add(days=1)) == (D, D.add(hours=2))
+    assert orch.run_interval({"start": None, "end": None}, D, D.add(days=1)) == (D, D.add(days=1))
+    with pytest.raises(ValueError, match="go together"):
+        orch.run_interval({"start": "2026-11-20T00:00Z"}, D, D.add(days=1))
 
 
 def test_snapshot_dag_announces_the_asset_the_consumer_waits_for(dags):
