@@ -31,6 +31,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
+        # Delta rebuilds table state with 50 tasks by default: far too many for a small log.
+        "spark.databricks.delta.snapshotPartitions": str(settings.spark_shuffle_partitions),
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": settings.spark_driver_memory,

@@ -52,6 +52,33 @@ QUARANTINE_EVENTS_DDL = """
     arrival_date DATE NOT NULL
 """
 
+USERS_DDL = """
+    user_id BIGINT NOT NULL,
+    country STRING NOT NULL,
+    device STRING NOT NULL,
+    age_bucket STRING NOT NULL,
+    signup_time TIMESTAMP NOT NULL,
+    source_file STRING NOT NULL
+"""
+
+ITEMS_DDL = """
+    item_id BIGINT NOT NULL,
+    category STRING NOT NULL,
+    duration_ms BIGINT NOT NULL,
+    creator_id BIGINT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    source_file STRING NOT NULL
+"""
+
+QUARANTINE_DIMS_DDL = """
+    dim STRING NOT NULL,
+    source_file STRING NOT NULL,
+    line_number BIGINT NOT NULL,
+    raw_line STRING,
+    reason STRING NOT NULL,
+    detail STRING
+"""
+
 IMPRESSIONS_LABELED_DDL = """
     event_id STRING NOT NULL,
     request_id STRING NOT NULL,
@@ -102,6 +129,12 @@ TABLES: dict[str, TableSpec] = {
             keys=("item_id",),
             zorder_by=("item_id",),
             description="Item dimension: category, duration, creator.",
+        ),
+        TableSpec(
+            "quarantine_dims",
+            "quarantine/dims",
+            keys=("dim", "source_file", "line_number"),
+            description="Dimension drop lines that failed validation, with a reason.",
         ),
         TableSpec(
             "impressions_labeled",

@@ -1,0 +1,1 @@
+"""Feature engineering: labels, dimensions, tiles and training samples."""
