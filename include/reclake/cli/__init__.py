@@ -7,7 +7,14 @@ import importlib
 import sys
 
 # Each module exposes register(subparsers); a sub-command sets `func(args) -> int`.
-COMMAND_MODULES = ("reclake.cli.lake",)
+COMMAND_MODULES = (
+    "reclake.cli.lake",
+    "reclake.cli.generate",
+    "reclake.cli.ingest",
+    "reclake.cli.validate",
+    "reclake.cli.snapshots",
+    "reclake.cli.maintenance",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

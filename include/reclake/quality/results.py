@@ -26,6 +26,8 @@ class ValidationResult:
     # One entry per failed expectation: {"expectation": ..., "column": ..., "observed": ...}
     failures: list[dict[str, Any]] = field(default_factory=list)
     data_docs: str | None = None
+    # Every reclake check (freshness, trend, drift, label rates), passed, failed or skipped.
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
 
 def result_uri(settings: Settings, table: str, result_id: str) -> str:
