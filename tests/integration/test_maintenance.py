@@ -1,0 +1,201 @@
+"""Incremental OPTIMIZE / Z-order, its maintenance log, concurrency with writers, and
+`reclake tables` / `reclake history`, on real Delta tables written by Spark."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import date
+
+import pytest
+from delta.exceptions.base import ConcurrentAppendException
+from delta.tables import DeltaTable
+
+from reclake import cli
+from reclake.maintenance import deltalog
+from reclake.maintenance import log as mlog
+from reclake.maintenance.optimize import optimize_table, partition_predicate
+from reclake.maintenance.retry import retry_on_conflict
+from reclake.tables import table
+
+TABLE = "events"
+SCHEMA = "event_id STRING, user_id BIGINT, item_id BIGINT, event_date DATE"
+D1, D2 = date(2026, 1, 1), date(2026, 1, 2)
+
+
+def append(spark, settings, day: date, batch: str, n: int = 6, files: int = 2) -> None:
+    """Append `n` events of one day as `files` Parquet files."""
+    rows = [(f"{batch}-{i}", (i * 7) % 50, (i * 13) % 40, day) for i in range(n)]
+    df = spark.createDataFrame(rows, SCHEMA).repartition(files)
+    df.write.format("delta").mode("append").partitionBy("event_date").save(
+        table(TABLE).uri(settings)
+    )
+
+
+def files_by_day(settings) -> dict[str, set[str]]:
+    """Current data files per partition folder, read with delta-rs."""
+    found: dict[str, set[str]] = {}
+    for f in deltalog.version_files(table(TABLE).uri(settings)):
+        found.setdefault(f.folder, set()).add(f.path)
+    return found
+
+
+def last_commit(spark, settings):
+    return DeltaTable.forPath(spark, table(TABLE).uri(settings)).history(1).collect()[0]
+
+
+@pytest.mark.integration
+def test_optimize_touches_only_new_partitions_and_reruns_are_no_ops(
+    spark, settings, monkeypatch, capsys
+):
+    append(spark, settings, D1, "a")  # v0: 2 files in D1
+    append(spark, settings, D2, "b")  # v1: 2 files in D2
+    append(spark, settings, D1, "c")  # v2: 2 more files in D1
+
+    first = optimize_table(spark, settings, TABLE)
+    commit = last_commit(spark, settings)
+    assert commit["operation"] == "OPTIMIZE" and first.version_produced == commit["version"] == 3
+    assert json.loads(commit["operationParameters"]["zOrderBy"]) == ["user_id", "item_id"]
+    assert commit["operationMetrics"]["numRemovedFiles"] == "6"
+    assert commit["operationMetrics"]["numAddedFiles"] == "2"
+    assert "zOrderStats" in first.metrics  # Z-order ran, not plain bin-packing
+    assert sorted(p["event_date"] for p in first.partitions) == ["2026-01-01", "2026-01-02"]
+    assert (first.files_before, first.files_after) == (6, 2)
+
+    d2_before = files_by_day(settings)["event_date=2026-01-02"]
+    append(spark, settings, D1, "d")  # v4: only D1 changes
+    second = optimize_table(spark, settings, TABLE)
+    commit = last_commit(spark, settings)
+    assert [p["event_date"] for p in second.partitions] == ["2026-01-01"]
+    assert commit["operationMetrics"]["numRemovedFiles"] == "3"  # 1 compacted + 2 new
+    assert json.loads(commit["operationParameters"]["predicate"]) != []
+    assert files_by_day(settings)["event_date=2026-01-02"] == d2_before  # untouched
+
+    # Negative case: nothing was written since, so no OPTIMIZE and no new version.
+    third = optimize_table(spark, settings, TABLE)
+    assert third.version_produced is None and third.partitions == []
+    assert third.skipped_reason == "no commits since the last optimize"
+    assert last_commit(spark, settings)["version"] == second.version_produced == 5
+    uri = table(TABLE).uri(settings)
+    assert spark.read.format("delta").load(uri).count() == 24
+
+    records = mlog.records(settings, TABLE, mlog.OPTIMIZE)  # newest first
+    assert [r.version_produced for r in records] == [None, 5, 3]
+    assert [len(r.partitions) for r in records] == [0, 1, 2]
+    assert [r.scanned_through_version for r in records] == [5, 4, 2]
+
+    # `reclake tables` and `reclake history` read the same lake (JVM-free).
+    monkeypatch.setenv("RECLAKE_LAKE_ROOT", settings.lake_root)
+    capsys.readouterr()
+    assert cli.main(["tables", "--json"]) == 0
+    rows = {r["table"]: r for r in json.loads(capsys.readouterr().out)}
+    events = rows[TABLE]
+    assert events["exists"] and events["files"] == 2 and events["latest_version"] == 5
+    assert events["last_optimize"] == records[0].finished_at and events["last_vacuum"] is None
+    assert events["small_file_ratio"] == 1.0  # KB-sized files against a 32 MiB target
+    assert (
+        events["total_bytes"] == sum(f.size for f in deltalog.version_files(uri))
+        and events["avg_file_bytes"] == events["total_bytes"] // 2
+    )
+    assert rows["users"]["exists"] is False
+
+    assert cli.main(["tables"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[0].split()[:3] == ["table", "files", "total_bytes"]
+    assert text[1].split()[:2] == [TABLE, "2"] and len(text) == 2
+
+    assert cli.main(["history", TABLE, "--limit", "3", "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert [h["version"] for h in history] == [5, 4, 3]
+    assert [h["operation"] for h in history] == ["OPTIMIZE", "WRITE", "OPTIMIZE"]
+    assert history[0]["metrics"]["numRemovedFiles"] == "3"
+    assert cli.main(["history", "nope"]) == 1
+
+
+@pytest.mark.integration
+def test_optimize_beside_a_concurrent_appender_loses_nothing(spark, settings):
+    append(spark, settings, D1, "seed", n=4)
+    append(spark, settings, D2, "seed2", n=4)
+    written = [8]
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def writer() -> None:
+        try:
+            for i in range(6):
+                day = D1 if i % 2 else D2
+                retry_on_conflict(lambda i=i, day=day: append(spark, settings, day, f"w{i}", n=5))
+                written.append(5)
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    reports = []
+    try:
+        while not done.is_set() or not reports:
+            reports.append(optimize_table(spark, settings, TABLE))
+    finally:
+        thread.join()
+    reports.append(optimize_table(spark, settings, TABLE))  # picks up the last appends
+
+    assert errors == []
+    uri = table(TABLE).uri(settings)
+    assert spark.read.format("delta").load(uri).count() == sum(written) == 38
+    assert sum(1 for r in reports if r.version_produced is not None) >= 2
+    ids = spark.read.format("delta").load(uri).select("event_id").distinct().count()
+    assert ids == 38  # no duplicate and no lost row
+    # After the final run every partition is compact: one file each.
+    assert all(len(v) == 1 for v in files_by_day(settings).values())
+    logged = mlog.records(settings, TABLE, mlog.OPTIMIZE)
+    assert len(logged) == len(reports)
+    assert sum(r.conflicts_retried for r in logged) == sum(r.conflicts_retried for r in reports)
+
+
+def test_retry_backs_off_on_delta_conflicts_and_reraises_other_errors():
+    calls, sleeps = [], []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConcurrentAppendException(message="files were added to partition [d=1]")
+        return "committed"
+
+    outcome = retry_on_conflict(flaky, base_delay=0.1, sleep=sleeps.append)
+    assert (outcome.value, outcome.conflicts, len(calls)) == ("committed", 2, 3)
+    assert len(sleeps) == 2 and sleeps[1] > sleeps[0] * 0.5  # grows (with jitter)
+
+    def broken() -> None:
+        calls.append(1)
+        raise ValueError("not a conflict")
+
+    calls.clear()
+    with pytest.raises(ValueError):
+        retry_on_conflict(broken, sleep=sleeps.append)
+    assert len(calls) == 1
+
+    def always_conflicts() -> None:
+        raise ConcurrentAppendException(message="again")
+
+    with pytest.raises(ConcurrentAppendException):
+        retry_on_conflict(always_conflicts, attempts=3, sleep=lambda s: None)
+
+
+@pytest.mark.parametrize(
+    ("partitions", "expected"),
+    [
+        ([], None),  # nothing to select
+        ([()], None),  # unpartitioned table: the whole table
+        ([(("d", "2026-01-01"),)], "(`d` = '2026-01-01')"),
+        ([(("d", None),)], "(`d` IS NULL)"),  # null partition value
+        ([(("s", "it's"),)], "(`s` = 'it\\'s')"),  # quote is escaped
+        (
+            [(("d", "2"), ("h", "1")), (("d", "1"), ("h", "0"))],
+            "(`d` = '1' AND `h` = '0') OR (`d` = '2' AND `h` = '1')",
+        ),
+    ],
+)
+def test_partition_predicate(partitions, expected):
+    assert partition_predicate(partitions) == expected
