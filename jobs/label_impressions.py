@@ -10,8 +10,6 @@ other failures.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -21,41 +19,20 @@ try:
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
 
-EXIT_NOT_FINAL = 3  # argparse uses 2 for usage errors
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """--start/--end: ISO-8601 UTC whole hours."""
-    from reclake.timeutil import hours_between, parse_utc
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--start", required=True, type=parse_utc, help="first hour, inclusive")
-    parser.add_argument("--end", required=True, type=parse_utc, help="last hour, exclusive")
-    args = parser.parse_args(argv)
-    try:
-        if not list(hours_between(args.start, args.end)):
-            parser.error("--end must be after --start")
-    except ValueError as exc:
-        parser.error(str(exc))
-    return args
+from reclake.jobrun import EXIT_NOT_FINAL
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the job; returns the process exit code."""
-    from reclake.config import load_settings
     from reclake.features.labels import LabelsNotFinal, label_impressions
-    from reclake.spark import get_spark
+    from reclake.jobrun import interval_parser, parse_interval, run_spark_job
 
-    args = parse_args(argv)
-    settings = load_settings()
-    spark = get_spark("label_impressions", settings)
-    try:
-        report = label_impressions(spark, settings, args.start, args.end)
-    except LabelsNotFinal as exc:
-        print(f"label_impressions: {exc}", file=sys.stderr)
-        return EXIT_NOT_FINAL
-    print(json.dumps(asdict(report), sort_keys=True))
-    return 0
+    args = parse_interval(interval_parser(__doc__), argv)
+    return run_spark_job(
+        "label_impressions",
+        lambda spark, settings: asdict(label_impressions(spark, settings, args.start, args.end)),
+        {LabelsNotFinal: EXIT_NOT_FINAL},
+    )
 
 
 if __name__ == "__main__":

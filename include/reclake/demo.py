@@ -52,10 +52,48 @@ def table_summary(settings) -> list[dict]:
     return rows
 
 
+def run_pipeline(airflow, settings, start: str, hours: int, config, step=print) -> tuple:
+    """Generate `hours` arrival hours from `start`, run reclake_hourly for each, then publish a
+    snapshot of the hours that became final through reclake_training_snapshot.
+
+    Returns the published (start, end) and the generator's report. `make demo` and the
+    end-to-end test both run this.
+    """
+    from reclake.generator import generate
+    from reclake.orchestration import label_lag_hours
+
+    arrivals, labeled = pipeline_hours(start, hours, label_lag_hours(settings))
+    report = generate(settings, arrivals[0], arrivals[-1] + HOUR, config)
+    step(f"generated {report.total.lines} landing lines for {len(arrivals)} hours")
+    for hour in arrivals:
+        # A manual run at logical date X covers [X - 1h, X): the arrival hour X - 1h.
+        airflow.dags_test("reclake_hourly", iso(hour + HOUR))
+        step(f"reclake_hourly done for arrival hour {iso(hour)}")
+    publish_snapshot(airflow, *labeled)
+    step(f"reclake_training_snapshot done for [{iso(labeled[0])}, {iso(labeled[1])})")
+    return labeled, report
+
+
+def publish_snapshot(airflow, start, end, logical_date=None, **kwargs):
+    """Run reclake_training_snapshot for the hours [start, end).
+
+    The hourly runs that made those hours final ran just before, in this process: the
+    daily sensor that waits for them is marked done rather than polled.
+    """
+    conf = {"start": iso(start), "end": iso(end)}
+    return airflow.dags_test(
+        "reclake_training_snapshot",
+        iso(end),
+        conf=conf,
+        mark_success="^wait_for_hourly_samples$",
+        **kwargs,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns the process exit code."""
     from reclake.cli.output import format_table
-    from reclake.generator import GeneratorConfig, generate
+    from reclake.generator import GeneratorConfig
     from reclake.local_airflow import CommandFailed, LocalAirflow
     from reclake.orchestration import label_lag_hours
 
@@ -69,7 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     lag = label_lag_hours(settings)
     if args.hours <= lag:
         parser.error(f"--hours must exceed the label lag of {lag} hours")
-    arrivals, labeled = pipeline_hours(args.start, args.hours, lag)
     home = Path(os.environ.get("AIRFLOW_HOME", PROJECT_ROOT / ".airflow"))
     began = time.monotonic()
 
@@ -78,25 +115,10 @@ def main(argv: list[str] | None = None) -> int:
 
     step(f"lake: {settings.lake_root}  airflow home: {home}")
     config = GeneratorConfig(events_per_hour=args.events_per_hour, n_users=600, n_items=300)
-    report = generate(settings, arrivals[0], arrivals[-1] + HOUR, config)
-    step(f"generated {report.total.lines} landing lines for {len(arrivals)} hours")
     try:
         airflow = LocalAirflow.create(home, settings.lake_root)
         step("airflow: metadata DB migrated, airflow_settings.yaml applied")
-        for hour in arrivals:
-            # A manual run at logical date X covers [X - 1h, X): the arrival hour X - 1h.
-            airflow.dags_test("reclake_hourly", iso(hour + HOUR))
-            step(f"reclake_hourly done for arrival hour {iso(hour)}")
-        # The hourly runs above are the ones the daily sensor would wait for: run the snapshot
-        # DAG for exactly the hours they made final.
-        conf = {"start": iso(labeled[0]), "end": iso(labeled[1])}
-        airflow.dags_test(
-            "reclake_training_snapshot",
-            iso(labeled[1]),
-            conf=conf,
-            mark_success="^wait_for_hourly_samples$",
-        )
-        step(f"reclake_training_snapshot done for [{conf['start']}, {conf['end']})")
+        run_pipeline(airflow, settings, args.start, args.hours, config, step)
     except CommandFailed as exc:
         print(f"demo: a DAG run failed\n{exc}", file=sys.stderr)
         return 1

@@ -41,7 +41,9 @@ def ensure_table(spark: SparkSession, spec: TableSpec, ddl: str, settings: Setti
     from delta.tables import DeltaTable
 
     uri = spec.uri(settings)
-    builder = DeltaTable.createIfNotExists(spark).location(uri)
+    # Delta compares LOCATION with Hadoop's qualified form (file:/x): file:///x counts as a
+    # different path and fails with DELTA_AMBIGUOUS_PATHS_IN_CREATE_TABLE.
+    builder = DeltaTable.createIfNotExists(spark).location(uri.replace("file:///", "file:/", 1))
     builder = builder.addColumns(schema_from_ddl(spark, ddl))
     if spec.partition_by:
         builder = builder.partitionedBy(*spec.partition_by)
@@ -81,9 +83,13 @@ def replace_where(
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
     if spec.partition_by:
         writer = writer.partitionBy(*spec.partition_by)
-    writer.save(uri)
     spark = df.sparkSession
+    before = latest_version(spark, uri) if is_delta_table(spark, uri) else None
+    writer.save(uri)
     version = latest_version(spark, uri)
+    if version == before:
+        # Nothing to add and nothing matched: Delta skips the commit, so no rows were written.
+        return WriteResult(spec.name, uri, 0, version)
     if rows is None:
         rows = _rows_written(spark, uri, version)
     return WriteResult(spec.name, uri, rows, version)
@@ -97,4 +103,5 @@ def _rows_written(spark: SparkSession, uri: str, version: int) -> int:
     if int(history["version"]) != version:
         raise RuntimeError(f"{uri} moved past version {version} while reading its metrics")
     metrics = history["operationMetrics"] or {}
-    return int(metrics.get("numOutputRows", 0))
+    # A replaceWhere on a non-partition column rewrites files: their kept rows are "copied".
+    return int(metrics.get("numOutputRows", 0)) - int(metrics.get("numCopiedRows", 0))

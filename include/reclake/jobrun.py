@@ -6,42 +6,63 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from reclake.config import Settings, load_settings
-from reclake.timeutil import parse_utc
+from reclake.timeutil import hours_between, parse_utc
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+# Exit codes shared by every job (argparse itself exits 2 on bad arguments).
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+# Asked too early: the inputs of the interval are not final yet; retrying later will work.
+EXIT_NOT_FINAL = 3
+
 
 def interval_parser(doc: str | None, what: str = "hour") -> argparse.ArgumentParser:
     """A parser with --start/--end: the data interval [start, end) in whole UTC hours."""
-    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0] if doc else None)
+    parser = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0])
     parser.add_argument("--start", required=True, type=parse_utc, help=f"first {what} (UTC)")
     parser.add_argument("--end", required=True, type=parse_utc, help="interval end, exclusive")
     return parser
 
 
+def parse_interval(
+    parser: argparse.ArgumentParser, argv: list[str] | None = None
+) -> argparse.Namespace:
+    """Parse arguments and check the interval is a non-empty run of whole hours."""
+    args = parser.parse_args(argv)
+    try:
+        if not list(hours_between(args.start, args.end)):
+            parser.error("--end must be after --start")
+    except ValueError as exc:
+        parser.error(str(exc))
+    return args
+
+
 def run_spark_job(
     name: str,
     work: Callable[[SparkSession, Settings], dict[str, Any]],
-    expected_errors: Sequence[type[BaseException]] = (ValueError,),
+    exit_codes: Mapping[type[BaseException], int] | None = None,
 ) -> int:
     """Run `work` with a session; print its summary as one JSON line and return the exit code.
 
-    Errors a user can act on (data not final yet, bad interval, missing input) exit 1 with
-    a one-line message; anything else propagates with its traceback.
+    Errors a user can act on (inputs not final yet, bad interval, missing input) exit with
+    their code from `exit_codes` (default: ValueError -> 1) and a one-line message; anything
+    else propagates with its traceback.
     """
     from reclake.spark import get_spark
 
+    exit_codes = dict(exit_codes or {ValueError: EXIT_FAILED})
     settings = load_settings()
     spark = get_spark(name, settings)
     try:
         summary = work(spark, settings)
-    except tuple(expected_errors) as exc:
+    except tuple(exit_codes) as exc:
         print(f"{name}: {exc}", file=sys.stderr)
-        return 1
+        return next(code for kind, code in exit_codes.items() if isinstance(exc, kind))
     print(json.dumps(summary, sort_keys=True, default=str))
     return 0

@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import time
 import urllib.request
-import warnings
 from pathlib import Path
 
 import pytest
@@ -25,17 +24,17 @@ from reclake.config import Settings
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
-HOURLY_SPARK_TASKS = {
-    "ingest_events": "ingest_events.py",
-    "load_dims": "load_dims.py",
-    "build_tiles": "build_tiles.py",
-    "label_impressions": "label_impressions.py",
-    "build_training_samples": "build_training_samples.py",
-    "validate_training_samples": "validate.py",
-}
-# The run of arrival hour S labels and samples hour S - 3: with data starting at S - 1 or S,
-# that hour has no data and can never become final, so these steps are not run here.
-BEFORE_THE_DATA = {"label_impressions", "build_training_samples", "validate_training_samples"}
+HOURLY_SPARK_TASKS = (
+    "ingest_events",
+    "load_dims",
+    "build_tiles",
+    "label_impressions",
+    "build_training_samples",
+    "validate_training_samples",
+)
+# The run of arrival hour S labels, samples and validates hour S - 3; the first three runs of
+# a new lake have no such hour inside the lake, so those steps are skipped there.
+LABEL_STEPS = ("label_impressions", "build_training_samples", "validate_training_samples")
 
 
 def changes(report: str) -> dict[str, str]:
@@ -89,63 +88,96 @@ def task_states(home: Path, dag_id: str) -> dict[tuple[str, str], dict[str, str]
     return runs
 
 
-def test_hourly_dag_runs_two_consecutive_hours(airflow_home):
+def table_rows(settings: Settings, path: str) -> list[dict]:
+    """All rows of a Delta table read with delta-rs, in a stable order."""
     from deltalake import DeltaTable
 
-    from reclake.generator import GeneratorConfig, generate
+    rows = DeltaTable(settings.table_uri(path)).to_pyarrow_table().to_pylist()
+    return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
 
-    missing = {t for t, job in HOURLY_SPARK_TASKS.items() if not (REPO / "jobs" / job).exists()}
-    assert "ingest_events" not in missing, "jobs/ingest_events.py is required for this test"
-    not_run = sorted(missing | BEFORE_THE_DATA)
-    warnings.warn(
-        f"reclake_hourly e2e marks these tasks success without running them: {not_run} "
-        f"(missing jobs: {sorted(missing)})",
-        stacklevel=1,
-    )
+
+def test_pipeline_runs_end_to_end_through_airflow(airflow_home):
+    """Four hourly runs + the snapshot run on generated data; then a re-run changes nothing,
+    and a failing gate inside the DAG leaves the published snapshot current."""
+    from deltalake import DeltaTable, write_deltalake
+
+    from reclake.demo import publish_snapshot, run_pipeline
+    from reclake.generator import GeneratorConfig
+    from reclake.snapshots import read_arrow_dataset, resolve
 
     settings = Settings.from_env({"RECLAKE_LAKE_ROOT": str(airflow_home.lake)})
     config = GeneratorConfig(events_per_hour=300, n_users=40, n_items=25, files_per_hour=1)
-    report = generate(settings, "2026-11-20T00:00Z", "2026-11-20T02:00Z", config)
-
-    timings = {}
-    # `dags test` at logical date X is a manual run: its data interval is [X - 1h, X).
-    for logical in ("2026-11-20T01:00:00+00:00", "2026-11-20T02:00:00+00:00"):
-        began = time.monotonic()
-        airflow_home.airflow(
-            "dags",
-            "test",
-            "reclake_hourly",
-            logical,
-            "--mark-success-pattern",
-            "^(" + "|".join(not_run) + ")$",
-            timeout=2400,  # minutes each on an idle machine; far more on a loaded one
-        )
-        timings[logical] = round(time.monotonic() - began, 1)
-    print(f"airflow dags test timings (s): {timings}")
+    began = time.monotonic()
+    (start, end), report = run_pipeline(
+        airflow_home.local, settings, "2026-11-20T00:00Z", 4, config
+    )
+    print(f"pipeline through airflow: {time.monotonic() - began:.0f} s")
+    assert (start.hour, end.hour) == (0, 1)  # 4 arrival hours make hour 00:00 final
 
     runs = task_states(airflow_home.home, "reclake_hourly")
-    assert set(runs) == {
-        ("2026-11-20 00:00", "2026-11-20 01:00"),
-        ("2026-11-20 01:00", "2026-11-20 02:00"),
-    }
-    for states in runs.values():
-        assert states == dict.fromkeys([*HOURLY_SPARK_TASKS, "wait_for_landing_drop"], "success")
+    assert sorted(runs) == [(f"2026-11-20 0{h}:00", f"2026-11-20 0{h + 1}:00") for h in range(4)]
+    for (run_start, _), states in runs.items():
+        labeled = run_start.endswith("03:00")
+        for task in HOURLY_SPARK_TASKS:
+            expected = "success" if labeled or task not in LABEL_STEPS else "skipped"
+            assert states[task] == expected, (run_start, task, states)
+    snapshot_runs = task_states(airflow_home.home, "reclake_training_snapshot")
+    assert [set(s.values()) for s in snapshot_runs.values()] == [{"success"}]
 
     # bronze holds exactly the generator's distinct valid events of each arrival hour, once.
-    bronze = DeltaTable(settings.table_uri("bronze/events")).to_pyarrow_table().to_pylist()
+    bronze = table_rows(settings, "bronze/events")
     per_hour: dict[str, int] = {}
     for row in bronze:
         key = row["arrival_hour"].strftime("%Y-%m-%dT%H")
         per_hour[key] = per_hour.get(key, 0) + 1
-    expected = {h.arrival_hour[:13]: h.counts.valid_events for h in report.hours}
-    assert per_hour == expected
+    assert per_hour == {h.arrival_hour[:13]: h.counts.valid_events for h in report.hours}
     assert len({row["event_id"] for row in bronze}) == len(bronze)
-    assert sum(expected.values()) > 0
 
-    # load_dims ran for real too: the dimension tables exist and are filled.
-    users = DeltaTable(settings.table_uri("dims/users")).to_pyarrow_table()
-    assert users.num_rows > 0
-    assert len(set(users.column("user_id").to_pylist())) == users.num_rows
+    # every on-time impression of hour 00:00 is labeled and becomes exactly one sample
+    impressions = {
+        r["event_id"]
+        for r in bronze
+        if r["event_type"] == "impression"
+        and r["event_hour"].hour == 0
+        and not r["beyond_lateness"]
+    }
+    silver = table_rows(settings, "silver/impressions_labeled")
+    gold = table_rows(settings, "gold/training_samples")
+    assert impressions and {r["event_id"] for r in silver} == impressions
+    assert sorted(r["event_id"] for r in gold) == sorted(impressions)
+
+    # the published snapshot is exactly that hour of samples, and it passed the gate
+    snap = resolve(settings, "training_samples@latest")
+    assert (snap.interval_start[:13], snap.interval_end[:13]) == ("2026-11-20T00", "2026-11-20T01")
+    assert snap.row_count == len(gold)
+    published = read_arrow_dataset(snap).to_table(columns=["event_id"]).column(0).to_pylist()
+    assert sorted(published) == sorted(impressions)
+
+    # re-running an hour (the one that labels 00:00) leaves every table as it was
+    before = {
+        p: table_rows(settings, p)
+        for p in (
+            "bronze/events",
+            "quarantine/events",
+            "silver/impressions_labeled",
+            "gold/training_samples",
+        )
+    }
+    airflow_home.dags_test("reclake_hourly", "2026-11-20T04:00:00+00:00")
+    for path, rows in before.items():
+        assert table_rows(settings, path) == rows, path
+
+    # a bad row in gold fails the gate inside the DAG: publish never runs, latest stays
+    gold_uri = settings.table_uri("gold/training_samples")
+    duplicate = DeltaTable(gold_uri).to_pyarrow_table().slice(0, 1)
+    write_deltalake(gold_uri, duplicate, mode="append")
+    failed = publish_snapshot(airflow_home.local, start, end, end + (end - start), check=False)
+    states = task_states(airflow_home.home, "reclake_training_snapshot")
+    assert len(states) == 2, failed.stdout[-2000:]
+    newest = max(states.items(), key=lambda kv: kv[0])[1]
+    assert newest["validate_training_samples"] == "failed"
+    assert newest["publish_snapshot"] in {"upstream_failed", None}
+    assert resolve(settings, "training_samples@latest").id == snap.id
 
 
 def free_port() -> int:

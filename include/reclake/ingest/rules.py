@@ -1,0 +1,171 @@
+"""Validation rules of the landing contract as Spark column expressions (no Python UDFs).
+
+Each line is parsed once into a VARIANT, which keeps the JSON token types, so a string "12"
+is told apart from the integer 12 and a missing field from a wrong-typed one. The rules run in
+a fixed order and the first failing rule gives the row its `reason` and `detail`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from reclake.contract import (
+    EVENT_FIELDS,
+    EVENT_TYPES,
+    MAX_ID_LENGTH,
+    MAX_POSITION,
+    MAX_WATCH_MS,
+)
+from reclake.timeutil import HOUR
+
+# Reason codes, in the order their rules are checked (first failing rule wins).
+MALFORMED_JSON = "malformed_json"
+NOT_OBJECT = "not_object"
+MISSING_FIELD = "missing_field"
+WRONG_TYPE = "wrong_type"
+UNKNOWN_EVENT_TYPE = "unknown_event_type"
+OUT_OF_RANGE = "out_of_range"
+BAD_TIMESTAMP = "bad_timestamp"
+FUTURE_TIMESTAMP = "future_timestamp"
+REASONS = (
+    MALFORMED_JSON,
+    NOT_OBJECT,
+    MISSING_FIELD,
+    WRONG_TYPE,
+    UNKNOWN_EVENT_TYPE,
+    OUT_OF_RANGE,
+    BAD_TIMESTAMP,
+    FUTURE_TIMESTAMP,
+)
+
+# ISO-8601 with a mandatory zone (Z or +hh:mm); fractions beyond microseconds are truncated.
+EVENT_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
+
+# Variant type names (schema_of_variant) that the contract's JSON types accept.
+_VARIANT_TYPE = {"string": "STRING", "integer": "BIGINT"}
+_SQL_TYPE = {"string": "string", "integer": "bigint"}
+_RANGES = {
+    "user_id": (1, None),
+    "item_id": (1, None),
+    "position": (0, MAX_POSITION),
+    "watch_ms": (0, MAX_WATCH_MS),
+}
+
+
+def _kind(name: str) -> Column:
+    """Variant type name of a field: null when absent, VOID when JSON null."""
+    return F.col(f"_kind_{name}")
+
+
+def _present(name: str) -> Column:
+    """Field is there and not JSON null (null counts as missing)."""
+    return _kind(name).isNotNull() & (_kind(name) != "VOID")
+
+
+def _rules(line: Column, arrival_hour: datetime, max_future_skew_minutes: int):
+    """(condition, reason, detail) triples in evaluation order, over the extracted columns."""
+    rules: list[tuple[Column, str, Column]] = [
+        (F.col("_v").isNull(), MALFORMED_JSON, F.lit("line is not valid JSON")),
+        (~F.ltrim(line).startswith("{"), NOT_OBJECT, F.lit("line is not a JSON object")),
+        # parse_json stops after the first value: refuse trailing text and glued records.
+        (
+            ~F.rtrim(line).endswith("}") | line.rlike(r"\}\s*\{"),
+            MALFORMED_JSON,
+            F.lit("text after the JSON object"),
+        ),
+    ]
+    for f in EVENT_FIELDS:
+        if f.required == "always":
+            rules.append((~_present(f.name), MISSING_FIELD, F.lit(f.name)))
+    for f in EVENT_FIELDS:
+        rules.append(
+            (
+                _present(f.name) & (_kind(f.name) != _VARIANT_TYPE[f.json_type]),
+                WRONG_TYPE,
+                F.concat(F.lit(f"{f.name}: expected JSON {f.json_type}, got "), _kind(f.name)),
+            )
+        )
+    event_type = F.col("event_type")
+    rules.append(
+        (
+            ~event_type.isin(*EVENT_TYPES),
+            UNKNOWN_EVENT_TYPE,
+            F.concat(F.lit("event_type: "), event_type),
+        )
+    )
+    for f in EVENT_FIELDS:
+        if f.required in EVENT_TYPES:  # required only for one event type
+            rules.append(
+                (
+                    (event_type == f.required) & ~_present(f.name),
+                    MISSING_FIELD,
+                    F.lit(f"{f.name} (required for {f.required})"),
+                )
+            )
+    # event_type and event_time have rules of their own; these two strings are free text.
+    for name, longest in (("event_id", MAX_ID_LENGTH), ("request_id", None)):
+        size = F.length(F.trim(F.col(name)))
+        bad = size < 1 if longest is None else (size < 1) | (size > longest)
+        limit = "non-empty" if longest is None else f"1..{longest} characters"
+        rules.append((bad, OUT_OF_RANGE, F.lit(f"{name}: must be {limit}")))
+    for name, (low, high) in _RANGES.items():
+        value = F.col(name)
+        bad = value < low if high is None else (value < low) | (value > high)
+        bounds = f">= {low}" if high is None else f"{low}..{high}"
+        rules.append((bad, OUT_OF_RANGE, F.lit(f"{name}: must be {bounds}")))
+    rules.append(
+        (
+            ~F.col("_event_time_text").rlike(EVENT_TIME_PATTERN) | F.col("event_time").isNull(),
+            BAD_TIMESTAMP,
+            F.lit("event_time: not ISO-8601 with a zone (e.g. 2026-11-20T13:05:09Z)"),
+        )
+    )
+    horizon = arrival_hour + HOUR + timedelta(minutes=max_future_skew_minutes)
+    rules.append(
+        (
+            F.col("event_time") > F.lit(horizon),
+            FUTURE_TIMESTAMP,
+            F.lit(f"event_time: after {horizon.isoformat()} (end of arrival hour + skew)"),
+        )
+    )
+    return rules
+
+
+def validate(lines: DataFrame, arrival_hour: datetime, max_future_skew_minutes: int) -> DataFrame:
+    """Add typed contract fields plus `reason`/`detail` (null when the line is valid).
+
+    `lines` holds the raw text in `value`; other columns pass through.
+    """
+    # Extract every field once into plain columns (separate projections, so Spark does not
+    # inline the variant lookups into each rule), then run the rules over those columns.
+    parsed = lines.withColumn("_v", F.try_parse_json("value"))
+    extracted = parsed.select(
+        "*",
+        *[
+            F.schema_of_variant(F.variant_get("_v", f"$.{f.name}", "variant")).alias(
+                f"_kind_{f.name}"
+            )
+            for f in EVENT_FIELDS
+        ],
+        *[
+            F.try_variant_get("_v", f"$.{f.name}", _SQL_TYPE[f.json_type]).alias(
+                "_event_time_text" if f.name == "event_time" else f.name
+            )
+            for f in EVENT_FIELDS
+        ],
+    ).withColumn("event_time", F.col("_event_time_text").try_cast("timestamp"))
+    fault = None
+    for condition, reason, detail in _rules(F.col("value"), arrival_hour, max_future_skew_minutes):
+        # A null condition (e.g. comparing a missing value) means the rule does not fire.
+        hit = F.coalesce(condition, F.lit(False))
+        outcome = F.struct(F.lit(reason).alias("reason"), detail.alias("detail"))
+        fault = F.when(hit, outcome) if fault is None else fault.when(hit, outcome)
+    temporary = ["_v", "_fault", "_event_time_text", *[f"_kind_{f.name}" for f in EVENT_FIELDS]]
+    return (
+        extracted.withColumn("_fault", fault)
+        .select("*", "_fault.reason", "_fault.detail")
+        .drop(*temporary)
+    )
