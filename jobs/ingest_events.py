@@ -9,8 +9,6 @@ The same arguments work against a cluster (`--master spark://host:7077`) and as
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -20,32 +18,17 @@ except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line arguments: the interval of arrival hours."""
-    from reclake.timeutil import parse_utc
-
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--start", required=True, type=parse_utc, help="first arrival hour (UTC)")
-    p.add_argument("--end", required=True, type=parse_utc, help="end of interval, exclusive")
-    return p.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the ingest for [start, end); returns the process exit code."""
-    from reclake.config import load_settings
     from reclake.ingest import IngestError, ingest_events
-    from reclake.spark import get_spark
+    from reclake.jobrun import EXIT_FAILED, interval_parser, parse_interval, run_spark_job
 
-    args = parse_args(argv)
-    settings = load_settings()
-    spark = get_spark("ingest_events", settings)
-    try:
-        report = ingest_events(spark, settings, args.start, args.end)
-    except (IngestError, ValueError) as exc:
-        print(f"ingest_events: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(report.totals(), sort_keys=True))
-    return 0
+    args = parse_interval(interval_parser(__doc__, "arrival hour"), argv)
+    return run_spark_job(
+        "ingest_events",
+        lambda spark, settings: ingest_events(spark, settings, args.start, args.end).totals(),
+        {IngestError: EXIT_FAILED, ValueError: EXIT_FAILED},
+    )
 
 
 if __name__ == "__main__":

@@ -10,46 +10,35 @@ failure.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 try:
     import reclake  # noqa: F401
-except ImportError:
+except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the job; returns the process exit code."""
-    from reclake.config import load_settings
+    from reclake.jobrun import EXIT_FAILED, run_spark_job, table_parser
     from reclake.maintenance.vacuum import vacuum_all, vacuum_table
-    from reclake.spark import get_spark
-    from reclake.tables import table
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--table", help="catalog table name (default: all that exist)")
+    parser = table_parser(__doc__)
     parser.add_argument("--dry-run", action="store_true", help="only list what would go")
     parser.add_argument("--retention-hours", type=float, help="default: the table's policy")
     args = parser.parse_args(argv)
-    settings = load_settings()
-    try:
-        name = table(args.table).name if args.table else None
-    except KeyError as exc:
-        print(f"vacuum: {exc.args[0]}", file=sys.stderr)
-        return 2
-    spark = get_spark("vacuum", settings)
-    try:
-        if name:
-            reports = [vacuum_table(spark, settings, name, args.dry_run, args.retention_hours)]
+
+    def work(spark, settings) -> dict:
+        if args.table:
+            reports = [
+                vacuum_table(spark, settings, args.table, args.dry_run, args.retention_hours)
+            ]
         else:
             reports = vacuum_all(spark, settings, args.dry_run, args.retention_hours)
-    except FileNotFoundError as exc:
-        print(f"vacuum: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps({"vacuum": [r.summary() for r in reports]}, sort_keys=True))
-    return 0
+        return {"vacuum": [r.summary() for r in reports]}
+
+    return run_spark_job("vacuum", work, {FileNotFoundError: EXIT_FAILED})
 
 
 if __name__ == "__main__":

@@ -30,6 +30,23 @@ def interval_parser(doc: str | None, what: str = "hour") -> argparse.ArgumentPar
     return parser
 
 
+def table_name(value: str) -> str:
+    """argparse type for --table: a catalog table name, with the known names on error."""
+    from reclake.tables import table
+
+    try:
+        return table(value).name
+    except KeyError as exc:
+        raise argparse.ArgumentTypeError(exc.args[0]) from None
+
+
+def table_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A parser with an optional --table (default: every catalog table that exists)."""
+    parser = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0])
+    parser.add_argument("--table", type=table_name, help="catalog table (default: all)")
+    return parser
+
+
 def parse_interval(
     parser: argparse.ArgumentParser, argv: list[str] | None = None
 ) -> argparse.Namespace:
