@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 
-from reclake.cli.output import emit
+from reclake.cli.output import add_json_flag, emit, guard
 from reclake.config import load_settings
 
 TABLE_COLUMNS = [
@@ -49,41 +49,27 @@ VACUUM_COLUMNS = [
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `tables`, `history`, `optimize` and `vacuum` sub-commands."""
     p = sub.add_parser("tables", help="table health: files, sizes, versions, maintenance")
-    _json(p).set_defaults(func=_guard(_tables))
+    add_json_flag(p).set_defaults(func=_guard(_tables))
 
     p = sub.add_parser("history", help="a table's Delta history with metrics")
     p.add_argument("table")
     p.add_argument("--limit", type=int, default=20, help="newest N commits (default 20)")
-    _json(p).set_defaults(func=_guard(_history))
+    add_json_flag(p).set_defaults(func=_guard(_history))
 
     p = sub.add_parser("optimize", help="compact + Z-order recently written partitions")
     p.add_argument("--table", help="only this table (default: every table that exists)")
-    _json(p).set_defaults(func=_guard(_optimize))
+    add_json_flag(p).set_defaults(func=_guard(_optimize))
 
     p = sub.add_parser("vacuum", help="snapshot-aware vacuum of unreferenced data files")
     p.add_argument("--table", help="only this table (default: every table that exists)")
     p.add_argument("--dry-run", action="store_true", help="list what would be deleted")
     p.add_argument("--retention-hours", type=float, help="default: the table's policy")
-    _json(p).set_defaults(func=_guard(_vacuum))
-
-
-def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    return parser
+    add_json_flag(p).set_defaults(func=_guard(_vacuum))
 
 
 def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Unknown or missing tables print an error and exit 1, not a traceback."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except (FileNotFoundError, KeyError) as exc:
-            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            sys.stderr.write(f"error: {message}\n")
-            return 1
-
-    return run
+    """Unknown or missing tables print an error and exit 1."""
+    return guard(command, (FileNotFoundError, KeyError))
 
 
 def _tables(args: argparse.Namespace) -> int:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -40,3 +41,26 @@ def emit(data: Any, as_json: bool, columns: Sequence[str] | None = None) -> None
     else:
         for key, value in data.items():
             sys.stdout.write(f"{key}: {value}\n")
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Give a sub-command the shared --json flag."""
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def guard(
+    command: Callable[[argparse.Namespace], int], errors: tuple[type[BaseException], ...]
+) -> Callable[[argparse.Namespace], int]:
+    """Turn the errors a user can act on into `error: ...` and exit code 1, not a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except errors as exc:
+            # KeyError's str() adds quotes around the message.
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            sys.stderr.write(f"error: {message}\n")
+            return 1
+
+    return run

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from reclake.cli.output import emit
+from reclake.cli.output import add_json_flag, emit, guard
 from reclake.config import load_settings
 
 LIST_COLUMNS = ["id", "version", "rows", "files", "bytes", "created_at", "expires_at", "flags"]
@@ -23,16 +23,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = actions.add_parser("list", help="snapshots in publish order (live only unless --all)")
     a.add_argument("--table", help="only this table")
     a.add_argument("--all", action="store_true", help="include expired snapshots")
-    _json(a).set_defaults(func=_guard(_list))
+    add_json_flag(a).set_defaults(func=_guard(_list))
 
     a = actions.add_parser("show", help="one snapshot: files, bytes, schema, validation")
     a.add_argument("ref", help="<table>@latest, <table>@<id> or <id>")
-    _json(a).set_defaults(func=_guard(_show))
+    add_json_flag(a).set_defaults(func=_guard(_show))
 
     a = actions.add_parser("diff", help="rows, schema, numeric stats and files from A to B")
     a.add_argument("a")
     a.add_argument("b")
-    _json(a).set_defaults(func=_guard(_diff))
+    add_json_flag(a).set_defaults(func=_guard(_diff))
 
     a = actions.add_parser("publish", help="publish a validated table version as a snapshot")
     a.add_argument("table")
@@ -42,44 +42,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--start", help="data interval start (default: from the validation)")
     a.add_argument("--end", help="data interval end (default: from the validation)")
     a.add_argument("--retention-days", type=float, help="default: RECLAKE_SNAPSHOT_RETENTION_DAYS")
-    _json(a).set_defaults(func=_guard(_publish))
+    add_json_flag(a).set_defaults(func=_guard(_publish))
 
     a = actions.add_parser("rollback", help="move <table>@latest back (or --to an id)")
     a.add_argument("table")
     a.add_argument("--to", help="snapshot id to point latest at")
-    _json(a).set_defaults(func=_guard(_rollback))
+    add_json_flag(a).set_defaults(func=_guard(_rollback))
 
     a = actions.add_parser("expire", help="expire snapshots by retention policy")
     a.add_argument("--table", help="only this table (default: all)")
     a.add_argument("--keep-last", type=int, default=5, help="always keep the newest N live")
     a.add_argument("--older-than-days", type=float, help="only expire those older than D days")
     a.add_argument("--dry-run", action="store_true", help="show what would expire")
-    _json(a).set_defaults(func=_guard(_expire))
+    add_json_flag(a).set_defaults(func=_guard(_expire))
 
     for name, text in (("pin", "protect a snapshot from expiry"), ("unpin", "allow expiry")):
         a = actions.add_parser(name, help=text)
         a.add_argument("ref")
-        _json(a).set_defaults(func=_guard(_pin if name == "pin" else _unpin))
-
-
-def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    return parser
+        add_json_flag(a).set_defaults(func=_guard(_pin if name == "pin" else _unpin))
 
 
 def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn the registry's expected errors into a message and exit code 1, not a traceback."""
+    """The registry's expected errors become a message and exit code 1."""
     from reclake.snapshots import SnapshotExpired, SnapshotGateError, SnapshotNotFound
 
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except (SnapshotNotFound, SnapshotExpired, SnapshotGateError, KeyError) as exc:
-            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            sys.stderr.write(f"error: {message}\n")
-            return 1
-
-    return run
+    return guard(command, (SnapshotNotFound, SnapshotExpired, SnapshotGateError, KeyError))
 
 
 def _row(snap: Any, latest: str | None) -> dict[str, Any]:
