@@ -4,14 +4,13 @@ actions are final in bronze (see docs/labels.md for the exact semantics)."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from reclake import contract, io
 from reclake.config import Settings
+from reclake.ingest.log import ingested_hours
 from reclake.tables import IMPRESSIONS_LABELED_DDL, table
 from reclake.timeutil import HOUR, floor_hour, hours_between, iso, parse_utc
 
@@ -70,12 +69,7 @@ def required_arrival_hour(hour: datetime, settings: Settings) -> datetime:
 
 
 def _ingest_log_hours(settings: Settings) -> set[datetime]:
-    """Arrival hours with an ingest run log; empty when reclake.ingest (or its log) is absent."""
-    if importlib.util.find_spec("reclake.ingest") is None:
-        return set()
-    ingested_hours = getattr(importlib.import_module("reclake.ingest"), "ingested_hours", None)
-    if ingested_hours is None:
-        return set()
+    """Arrival hours with an ingest run log (empty for a lake whose bronze came another way)."""
     return {floor_hour(parse_utc(h)) for h in ingested_hours(settings)}
 
 
