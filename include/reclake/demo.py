@@ -74,7 +74,7 @@ def run_pipeline(airflow, settings, start: str, hours: int, config, step=print) 
     return labeled, report
 
 
-def publish_snapshot(airflow, start, end, logical_date=None, **kwargs):
+def publish_snapshot(airflow, start, end, **kwargs):
     """Run reclake_training_snapshot for the hours [start, end).
 
     The hourly runs that made those hours final ran just before, in this process: the
