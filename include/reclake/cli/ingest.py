@@ -8,19 +8,10 @@ from dataclasses import asdict
 
 from reclake.cli.output import emit
 from reclake.config import load_settings
+from reclake.ingest.log import COUNT_FIELDS
 from reclake.timeutil import parse_utc
 
-LOG_COLUMNS = (
-    "arrival_hour",
-    "input_lines",
-    "bronze_rows",
-    "quarantined_rows",
-    "duplicates_in_drop",
-    "duplicates_in_bronze",
-    "beyond_lateness",
-    "bronze_version",
-    "duration_s",
-)
+LOG_COLUMNS = ("arrival_hour", *COUNT_FIELDS, "bronze_version", "duration_s")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -17,6 +17,17 @@ LOG_DIR = "_reclake/ingest_log"
 _NAME_FORMAT = "%Y-%m-%dT%H"
 
 
+# The per-hour counts that reconcile; summed over an interval and shown by `reclake ingest log`.
+COUNT_FIELDS = (
+    "input_lines",
+    "bronze_rows",
+    "quarantined_rows",
+    "duplicates_in_drop",
+    "duplicates_in_bronze",
+    "beyond_lateness",
+)
+
+
 @dataclass(frozen=True)
 class HourReport:
     """What ingesting one arrival hour did; the counts reconcile (see layout.reconcile)."""
@@ -50,16 +61,8 @@ class IngestReport:
 
     def totals(self) -> dict[str, Any]:
         """Summed counts over the interval (the job's one-line JSON summary)."""
-        keys = (
-            "input_lines",
-            "bronze_rows",
-            "quarantined_rows",
-            "duplicates_in_drop",
-            "duplicates_in_bronze",
-            "beyond_lateness",
-        )
         out: dict[str, Any] = {"start": self.start, "end": self.end, "hours": len(self.hours)}
-        out.update({k: sum(getattr(h, k) for h in self.hours) for k in keys})
+        out.update({k: sum(getattr(h, k) for h in self.hours) for k in COUNT_FIELDS})
         return out
 
 
