@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -12,9 +13,10 @@ from delta.exceptions.base import ConcurrentAppendException
 from delta.tables import DeltaTable
 
 from reclake import cli
-from reclake.maintenance import deltalog
+from reclake.maintenance import deltalog, skipping
 from reclake.maintenance import log as mlog
 from reclake.maintenance.optimize import optimize_table, partition_predicate
+from reclake.maintenance.policy import policy_for
 from reclake.maintenance.retry import retry_on_conflict
 from reclake.tables import table
 
@@ -55,7 +57,7 @@ def test_optimize_touches_only_new_partitions_and_reruns_are_no_ops(
     first = optimize_table(spark, settings, TABLE)
     commit = last_commit(spark, settings)
     assert commit["operation"] == "OPTIMIZE" and first.version_produced == commit["version"] == 3
-    assert json.loads(commit["operationParameters"]["zOrderBy"]) == ["user_id", "item_id"]
+    assert json.loads(commit["operationParameters"]["zOrderBy"]) == ["user_id"]  # the policy
     assert commit["operationMetrics"]["numRemovedFiles"] == "6"
     assert commit["operationMetrics"]["numAddedFiles"] == "2"
     assert "zOrderStats" in first.metrics  # Z-order ran, not plain bin-packing
@@ -110,6 +112,40 @@ def test_optimize_touches_only_new_partitions_and_reruns_are_no_ops(
     assert [h["operation"] for h in history] == ["OPTIMIZE", "WRITE", "OPTIMIZE"]
     assert history[0]["metrics"]["numRemovedFiles"] == "3"
     assert cli.main(["history", "nope"]) == 1
+
+
+@pytest.mark.integration
+def test_zorder_by_the_lookup_key_lets_a_point_lookup_skip_files(spark, settings):
+    settings = replace(settings, maintenance_target_file_bytes=16 * 1024)
+    uri = table(TABLE).uri(settings)
+    # 7919 is coprime with 5000: the 2000 rows of an append have 2000 distinct users.
+    users = [(i * 7919) % 5000 for i in range(2000)]
+    for day in (D1, D2):
+        for hour in range(3):
+            rows = [(f"{day}-{hour}-{i}", u, i % 97, day) for i, u in enumerate(users)]
+            df = spark.createDataFrame(rows, SCHEMA)
+            df.write.format("delta").mode("append").partitionBy("event_date").save(uri)
+    before = skipping.file_stats(uri)
+    assert policy_for(settings, TABLE).zorder_by == ("user_id",)
+
+    report = optimize_table(spark, settings, TABLE)
+    after = skipping.file_stats(uri)
+    per_date = skipping.files_per_partition(after, "event_date")
+    assert report.files_after == after.num_rows and min(per_date.values()) >= 3
+    # One Z-order column: files of a date hold (nearly) disjoint user_id ranges.
+    for lookup in (users[1], users[777], users[1999]):
+        read = skipping.overlapping(after, "user_id", lookup, lookup)
+        assert read.read <= 2 * len(per_date) < after.num_rows
+        assert read.read < skipping.overlapping(before, "user_id", lookup, lookup).read
+        df = spark.read.format("delta").load(uri).where(f"user_id = {lookup}")
+        assert skipping.scanned_files(df) == read.read  # Spark skips what the stats say
+        assert df.count() == 6  # once per append: no row skipped wrongly
+    one_day = (
+        spark.read.format("delta").load(uri).where(f"user_id = {users[5]} AND event_date = '{D2}'")
+    )
+    read = skipping.overlapping(after, "user_id", users[5], users[5], "event_date", {D2})
+    assert skipping.scanned_files(one_day) == read.read <= 2
+    assert read.partition_files == per_date[D2]
 
 
 @pytest.mark.integration

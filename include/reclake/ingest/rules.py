@@ -65,6 +65,14 @@ def _present(name: str) -> Column:
     return _kind(name).isNotNull() & (_kind(name) != "VOID")
 
 
+def _glued(line: Column) -> Column:
+    """A second object after the first: `}` then optional space then `{`."""
+    # A line whose only `}` is its last character cannot hold two objects; the regex runs
+    # just for the rare line with a `}` inside, which keeps it off the hot path.
+    only_close_at_end = F.instr(line, "}") == F.length(F.rtrim(line))
+    return F.when(only_close_at_end, F.lit(False)).otherwise(line.rlike(r"\}\s*\{"))
+
+
 def _rules(line: Column, arrival_hour: datetime, max_future_skew_minutes: int):
     """(condition, reason, detail) triples in evaluation order, over the extracted columns."""
     rules: list[tuple[Column, str, Column]] = [
@@ -72,7 +80,7 @@ def _rules(line: Column, arrival_hour: datetime, max_future_skew_minutes: int):
         (~F.ltrim(line).startswith("{"), NOT_OBJECT, F.lit("line is not a JSON object")),
         # parse_json stops after the first value: refuse trailing text and glued records.
         (
-            ~F.rtrim(line).endswith("}") | line.rlike(r"\}\s*\{"),
+            ~F.rtrim(line).endswith("}") | _glued(line),
             MALFORMED_JSON,
             F.lit("text after the JSON object"),
         ),
@@ -139,33 +147,50 @@ def validate(lines: DataFrame, arrival_hour: datetime, max_future_skew_minutes: 
 
     `lines` holds the raw text in `value`; other columns pass through.
     """
-    # Extract every field once into plain columns (separate projections, so Spark does not
-    # inline the variant lookups into each rule), then run the rules over those columns.
-    parsed = lines.withColumn("_v", F.try_parse_json("value"))
+    # One lookup pulls every contract field out as a variant (SQL null when absent); the
+    # kinds and typed values then read those small variants, not the whole object again.
+    fields = ", ".join(f"{f.name}: variant" for f in EVENT_FIELDS)
+    parsed = lines.withColumn("_v", F.try_parse_json("value")).withColumn(
+        "_f", F.try_variant_get("_v", "$", f"struct<{fields}>")
+    )
+    # Separate projections, so Spark does not inline the variant lookups into each rule.
     extracted = parsed.select(
         "*",
+        *[F.schema_of_variant(f"_f.{f.name}").alias(f"_kind_{f.name}") for f in EVENT_FIELDS],
         *[
-            F.schema_of_variant(F.variant_get("_v", f"$.{f.name}", "variant")).alias(
-                f"_kind_{f.name}"
-            )
-            for f in EVENT_FIELDS
-        ],
-        *[
-            F.try_variant_get("_v", f"$.{f.name}", _SQL_TYPE[f.json_type]).alias(
+            F.try_variant_get(f"_f.{f.name}", "$", _SQL_TYPE[f.json_type]).alias(
                 "_event_time_text" if f.name == "event_time" else f.name
             )
             for f in EVENT_FIELDS
         ],
     ).withColumn("event_time", F.col("_event_time_text").try_cast("timestamp"))
-    fault = None
-    for condition, reason, detail in _rules(F.col("value"), arrival_hour, max_future_skew_minutes):
+    # The rules pick a rule number (a cheap int CASE); reason and detail are looked up from
+    # it afterwards, so a valid row never builds a struct or a detail string.
+    listed = _rules(F.col("value"), arrival_hour, max_future_skew_minutes)
+    rule = None
+    for number, (condition, _, _) in enumerate(listed, start=1):
         # A null condition (e.g. comparing a missing value) means the rule does not fire.
         hit = F.coalesce(condition, F.lit(False))
-        outcome = F.struct(F.lit(reason).alias("reason"), detail.alias("detail"))
-        fault = F.when(hit, outcome) if fault is None else fault.when(hit, outcome)
-    temporary = ["_v", "_fault", "_event_time_text", *[f"_kind_{f.name}" for f in EVENT_FIELDS]]
+        rule = F.when(hit, F.lit(number)) if rule is None else rule.when(hit, F.lit(number))
+    reasons = F.array(*[F.lit(reason) for _, reason, _ in listed])
+    detail = F.when(F.col("_rule").isNull(), F.lit(None).cast("string"))
+    for number, (_, _, text) in enumerate(listed, start=1):
+        detail = detail.when(F.col("_rule") == number, text)
+    temporary = [
+        "_v",
+        "_f",
+        "_rule",
+        "_event_time_text",
+        *[f"_kind_{f.name}" for f in EVENT_FIELDS],
+    ]
     return (
-        extracted.withColumn("_fault", fault)
-        .select("*", "_fault.reason", "_fault.detail")
+        extracted.withColumn("_rule", rule)
+        .select(
+            "*",
+            F.when(F.col("_rule").isNotNull(), F.element_at(reasons, F.col("_rule"))).alias(
+                "reason"
+            ),
+            detail.alias("detail"),
+        )
         .drop(*temporary)
     )

@@ -1,6 +1,6 @@
 """Table maintenance: per-table policy, incremental OPTIMIZE/Z-order, snapshot-aware
-VACUUM, table health, the maintenance log and a Delta-conflict retry helper
-(docs/maintenance.md)."""
+VACUUM, table health, the maintenance log, a Delta-conflict retry helper and file-skipping
+measures (docs/maintenance.md)."""
 
 from reclake.maintenance.health import TableHealth, all_health, history, table_health
 from reclake.maintenance.optimize import OptimizeReport, optimize_all, optimize_table
