@@ -44,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
 
     root = Path(tempfile.mkdtemp(prefix="reclake-bench-ingest-"))
     settings = Settings(
-        lake_root=(root / "lake").as_uri(), spark_master="local[2]", spark_shuffle_partitions=4
+        lake_root=(root / "lake").as_uri(),
+        spark_master="local[2]",
+        spark_shuffle_partitions=4,
+        spark_jvm_options="",  # full JIT: a 1M-event hour is a long-running job
     )
     try:
         t = time.perf_counter()

@@ -21,6 +21,9 @@ def _lake_uri(value: str) -> str:
     return Path(value).expanduser().resolve().as_uri()
 
 
+QUICK_START_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
 @dataclass(frozen=True)
 class Settings:
     """reclake configuration; every field can be set by the env var RECLAKE_<FIELD NAME>."""
@@ -34,6 +37,10 @@ class Settings:
     # Folder holding the Delta JARs fetched by `make setup`.
     jars_dir: Path = PROJECT_ROOT / "jars"
     spark_driver_memory: str = "2g"
+    # Extra JVM flags for the Spark driver (and executors). The default suits the embedded
+    # setup's many short jobs over small data: C1-only JIT and the serial GC halve a short
+    # job's CPU. For hours of 1M+ events (benchmarks, clusters) set it empty: full JIT.
+    spark_jvm_options: str = QUICK_START_JVM_OPTIONS
     # Small by default: the embedded lake holds hours, not years, of data.
     spark_shuffle_partitions: int = 8
     # Events whose arrival hour is at most this many hours after their event hour are folded

@@ -24,7 +24,12 @@ def delta_jars(jars_dir: Path) -> list[str]:
 
 # The JVM never JIT-compiles a method over 8000 bytecodes; whole-stage code for wide row-wise
 # rules (ingest validation) exceeds that and then runs interpreted, about 2x slower overall.
-JVM_OPTIONS = "-Duser.timezone=UTC -XX:-DontCompileHugeMethods"
+BASE_JVM_OPTIONS = "-Duser.timezone=UTC -XX:-DontCompileHugeMethods"
+
+
+def jvm_options(settings: Settings) -> str:
+    """JVM flags of every reclake Spark process: UTC, huge-method JIT, then the settings'."""
+    return f"{BASE_JVM_OPTIONS} {settings.spark_jvm_options}".strip()
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -33,8 +38,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": JVM_OPTIONS,
-        "spark.executor.extraJavaOptions": JVM_OPTIONS,
+        "spark.driver.extraJavaOptions": jvm_options(settings),
+        "spark.executor.extraJavaOptions": jvm_options(settings),
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         # Delta rebuilds table state with 50 tasks by default: far too many for a small log.
         "spark.databricks.delta.snapshotPartitions": str(settings.spark_shuffle_partitions),

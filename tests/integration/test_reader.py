@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 from reclake.config import Settings
 from reclake.reader import SnapshotDataset, SnapshotLoader
 from reclake.reader import synthetic as syn
+from reclake.reader.batches import string_id
 from reclake.snapshots import SnapshotExpired, SnapshotNotFound, expire, resolve
 
 pytestmark = pytest.mark.integration
@@ -131,6 +132,21 @@ def test_resume_with_two_workers(lake):
         SnapshotLoader(_reader(snap, seed=2), num_workers=1).load_state_dict(state)
 
 
+def test_loader_bundles_give_each_worker_the_same_batches_as_a_dataloader(lake):
+    _, snap = lake
+
+    def per_worker(batches) -> dict[int, list[list[str]]]:
+        out: dict[int, list[list[str]]] = {}
+        for batch in batches:
+            assert batch["dense"].shape[0] == len(batch["event_id"]) == batch["label"].shape[0]
+            out.setdefault(batch["worker"], []).append(list(batch["event_id"]))
+        return out
+
+    plain = DataLoader(_reader(snap, seed=4), batch_size=None, num_workers=2)
+    bundled = SnapshotLoader(_reader(snap, seed=4), num_workers=2, bundle=3)
+    assert per_worker(bundled) == per_worker(plain)
+
+
 def test_filter_is_pushed_down_and_exact(lake):
     settings, snap = lake
     start, end = syn.hours_after_start(30), syn.hours_after_start(40)
@@ -173,6 +189,19 @@ def test_batch_format_matches_the_table(lake):
         assert batch["sequence_len"][i].item() == len(seq)
         assert batch["sequence"][i].tolist() == seq + [0] * (20 - len(seq))
     assert nulls > 0  # the null path was exercised
+
+
+def test_string_columns_are_hashed_into_ids(lake):
+    settings, snap = lake
+    names = ["user_country", "item_category"]
+    dataset = _reader(snap, shuffle=False, categorical=names, batch_size=500)
+    assert dataset.categorical_names == tuple(names)
+    rows = {r["event_id"]: r for r in _table(settings, snap.version).to_pylist()}
+    batch = next(iter(dataset))
+    assert batch["categorical"].dtype == torch.int64 and batch["categorical"].shape == (500, 2)
+    for i, event_id in enumerate(batch["event_id"]):
+        want = [string_id(rows[event_id][n]) for n in names]
+        assert batch["categorical"][i].tolist() == want
 
 
 def test_options_shape_the_batch(lake):

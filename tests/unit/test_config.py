@@ -35,6 +35,21 @@ def test_env_values_are_typed_and_paths_become_uris(tmp_path):
     assert s.table_uri("bronze/events") == (tmp_path / "my-lake" / "bronze" / "events").as_uri()
 
 
+def test_jvm_options_reach_driver_and_executors():
+    from reclake.spark import spark_conf
+
+    quick = spark_conf(Settings.from_env({}))
+    full = spark_conf(Settings.from_env({"RECLAKE_SPARK_JVM_OPTIONS": "-XX:+TieredCompilation"}))
+    for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
+        assert quick[key].split() == [
+            "-Duser.timezone=UTC",
+            "-XX:-DontCompileHugeMethods",
+            "-XX:TieredStopAtLevel=1",
+            "-XX:+UseSerialGC",
+        ]
+        assert full[key].endswith("-XX:-DontCompileHugeMethods -XX:+TieredCompilation")
+
+
 def test_object_store_roots_are_kept_verbatim():
     s = Settings.from_env({"RECLAKE_LAKE_ROOT": "s3a://bucket/reclake/"})
     assert s.lake_root == "s3a://bucket/reclake"

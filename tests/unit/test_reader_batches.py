@@ -1,13 +1,25 @@
-"""Arrow -> numpy conversion of the reader on tiny inline tables: nulls, casts, sequences."""
+"""Arrow -> numpy conversion of the reader on tiny inline tables: nulls, casts, sequences,
+hashed strings; batches gathered into one packed buffer, bundles, and their pickling."""
 
 from __future__ import annotations
+
+import copy
+import pickle
 
 import numpy as np
 import pyarrow as pa
 import pytest
 import torch
 
-from reclake.reader.batches import BatchSpec, concat, take, to_arrays, to_tensors
+from reclake.reader.batches import (
+    BUNDLE,
+    BatchSpec,
+    SharedBatch,
+    gather,
+    split,
+    string_id,
+    to_arrays,
+)
 
 SPEC = BatchSpec(
     features=("count", "ratio"),
@@ -51,15 +63,99 @@ def test_arrays_from_several_tables_and_chunks():
     assert arrays["sequence_len"].tolist() == [3, 0, 0, 0, 0]
 
 
-def test_tensors_are_writable_and_owned():
+def test_long_sequences_span_row_blocks():
+    # More rows than one conversion block, lists of every length around seq_len.
+    lists = [list(range(i, i + i % 7)) for i in range(10_000)]
+    table = pa.table(
+        {
+            "count": pa.array(range(10_000), pa.int64()),
+            "ratio": pa.array([0.5] * 10_000),
+            "played": pa.array([True] * 10_000),
+            "user_id": pa.array(range(10_000), pa.int64()),
+            "seq": pa.array(lists, pa.list_(pa.int32())),
+        }
+    )
+    arrays = to_arrays([table], SPEC)
+    want = np.array([[*x, 0, 0, 0][:3] for x in lists])
+    np.testing.assert_array_equal(arrays["sequence"], want)
+    np.testing.assert_array_equal(arrays["sequence_len"], [min(len(x), 3) for x in lists])
+
+
+def test_batch_is_gathered_into_one_writable_buffer():
     arrays = to_arrays([_table()], SPEC)
-    tensors = to_tensors(take(arrays, np.array([2, 0])))
-    assert tensors["dense"].dtype == torch.float32 and tensors["user_id"].dtype == torch.int64
-    assert tensors["user_id"].tolist() == [12, 10]
-    tensors["dense"] += 1  # in-place on a batch must not touch the window
+    other = to_arrays([_table(100)], SPEC)
+    batch = gather([(arrays, np.array([2, 0])), (other, slice(1, 3))])
+    assert batch["dense"].dtype == torch.float32 and batch["user_id"].dtype == torch.int64
+    assert batch["user_id"].tolist() == [12, 10, 111, 112]
+    assert batch["sequence"].shape == (4, 3) and batch["dense_null"].dtype == torch.bool
+    assert batch["dense"].is_contiguous() and batch["sequence"].is_contiguous()
+    batch["dense"] += 1  # in-place on a batch must not touch the window
     assert arrays["dense"][0, 0] == 1.0
-    both = concat(take(arrays, slice(0, 1)), take(arrays, slice(2, 3)))
-    assert both["user_id"].tolist() == [10, 12]
+    assert batch["label"].tolist() == [1.0, 1.0, 0.0, 1.0]  # nor the other tensors of the batch
+
+
+def test_shared_batch_pickles_as_one_buffer_and_survives_default_convert():
+    from torch.utils.data._utils.collate import default_convert
+
+    keys = BatchSpec(
+        features=("count",), label="played", id_columns=(), sequence=None, keys=("user_id",)
+    )
+    arrays = to_arrays([_table()], keys)
+    batch = gather([(arrays, np.array([1, 2]))], shared=True)
+    buffer = batch._packed[0]
+    assert isinstance(batch, SharedBatch) and buffer.is_shared()
+    assert batch["dense"].data_ptr() == buffer.data_ptr()  # a view of it, not a copy
+    batch["worker"] = 1
+    converted = default_convert(batch)  # what a DataLoader worker does with the item
+    assert isinstance(converted, SharedBatch) and isinstance(copy.copy(batch), SharedBatch)
+    back = pickle.loads(pickle.dumps(converted))
+    assert type(back) is dict and list(back) == ["dense", "label", "user_id", "worker"]
+    assert back["dense"].tolist() == [[2.0], [0.0]] and back["worker"] == 1
+    assert back["user_id"].tolist() == [11, 12]  # object keys travel as numpy arrays
+    batch["label"] = torch.zeros(2)  # a replaced tensor: pickled as a plain dict
+    assert pickle.loads(pickle.dumps(batch))["label"].tolist() == [0.0, 0.0]
+
+
+def test_bundle_splits_into_its_batches():
+    arrays = to_arrays([_table(), _table(100)], SPEC)
+    bundle = gather([(arrays, slice(0, 2)), (arrays, slice(2, 4)), (arrays, np.array([5]))])
+    bundle.update({"worker": 0, BUNDLE: [2, 2, 1]})
+    parts = split(bundle)
+    assert [p["user_id"].tolist() for p in parts] == [[10, 11], [12, 110], [112]]
+    assert all(p["worker"] == 0 and BUNDLE not in p for p in parts)
+    assert parts[1]["sequence"].shape == (2, 3) and parts[1]["dense"].is_contiguous()
+
+
+def test_strings_are_hashed_stably():
+    spec = BatchSpec(
+        features=("count",),
+        label="played",
+        id_columns=(),
+        sequence=None,
+        categorical=("country", "kind"),
+    )
+    table = pa.table(
+        {
+            "count": pa.array([1, 2, 3], pa.int64()),
+            "played": pa.array([True, False, True]),
+            "country": pa.array(["de", None, "de"]),
+            "kind": pa.array(["music", "news", None]).dictionary_encode(),
+        }
+    )
+    spec.validate(table.schema)
+    got = to_arrays([table], spec)["categorical"]
+    # Fixed values: the ids must not change between processes, runs or releases.
+    assert string_id("de") == 8804398627457808120
+    assert string_id("music") == 4499019936649601956
+    assert got.tolist() == [
+        [string_id("de"), string_id("music")],
+        [0, string_id("news")],
+        [string_id("de"), 0],
+    ]
+    with pytest.raises(ValueError, match="must be a string column"):
+        BatchSpec(
+            features=(), label="played", id_columns=(), sequence=None, categorical=("count",)
+        ).validate(table.schema)
 
 
 def test_null_label_is_an_error():

@@ -1,16 +1,25 @@
-"""Arrow tables -> numpy arrays -> torch tensors, whole columns at a time (no per-row Python).
+"""Arrow tables -> numpy window arrays -> packed torch batches, whole columns at a time (no
+per-row Python).
 
-Copy vs zero-copy, on purpose: every column is copied exactly once out of Arrow into arrays
-this module owns (the copy also casts to float32, fills nulls, pads sequences), so batches are
-writable, contiguous and never alias Arrow's read-only buffers (no torch "not writable"
-warning, no undefined behaviour when a training step modifies a batch in place). After that,
-torch.from_numpy is zero-copy.
+Two copies per row, on purpose:
+1. window: each column is copied once out of Arrow into row-major arrays this module owns
+   (the copy also casts to float32, fills nulls, pads sequences, hashes strings);
+2. batch: a batch's rows are gathered (np.take) from the window straight into one freshly
+   allocated buffer, and every tensor of the batch is a view of that buffer.
+
+So batches are writable and contiguous, never alias Arrow's read-only buffers nor each other
+(no torch "not writable" warning, in-place ops are safe). In a DataLoader worker the buffer is
+allocated in shared memory and the batch pickles as that one buffer plus a layout: one
+shared-memory handle per batch instead of one per tensor, and no copy when it is sent.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -19,11 +28,20 @@ import torch
 
 from reclake.features.definitions import SAMPLE_KEYS, SAMPLE_LABELS
 
-# Row block for filling the row-major feature matrix: keeps the block in cache while every
-# column is written into it (about 2x faster than writing whole strided columns).
-_BLOCK_ROWS = 2048
+# Rows per block when filling the row-major feature matrix: the block stays in cache while
+# every column is written into it (writing whole strided columns is about 2x slower).
+_BLOCK_ROWS = 4096
+# Start of each tensor in a packed batch buffer (cache-line aligned, any dtype fits).
+_ALIGN = 64
+# Ids of hashed strings are non-negative int64; 0 is reserved for null.
+_HASH_MASK = (1 << 63) - 1
+
+# Key of a bundle (several batches in one buffer): the row count of each of its batches.
+BUNDLE = "bundle"
 
 Arrays = dict[str, np.ndarray]
+# Rows of one window that go into a batch: an index array, or a slice (with start and stop).
+Piece = tuple[Arrays, np.ndarray | slice]
 
 
 @dataclass(frozen=True)
@@ -40,11 +58,13 @@ class BatchSpec:
     # Row keys passed through as numpy arrays of Python values (e.g. event_id) for auditing
     # and joins; object arrays are slow, so none by default.
     keys: tuple[str, ...] = ()
+    # String columns -> "categorical" int64 [B, C]: a stable hash of each value (null -> 0).
+    categorical: tuple[str, ...] = ()
 
     @property
     def columns(self) -> list[str]:
         """The projection: only these columns are read from Parquet."""
-        cols = [*self.features, self.label, *self.id_columns, *self.keys]
+        cols = [*self.features, self.label, *self.id_columns, *self.keys, *self.categorical]
         if self.sequence:
             cols.append(self.sequence)
         return list(dict.fromkeys(cols))
@@ -65,6 +85,9 @@ class BatchSpec:
         for name in self.id_columns:
             if not pa.types.is_integer(schema.field(name).type):
                 raise ValueError(f"id column {name!r} must be an integer column")
+        for name in self.categorical:
+            if not _is_string(schema.field(name).type):
+                raise ValueError(f"categorical column {name!r} must be a string column")
         if self.sequence:
             kind = schema.field(self.sequence).type
             if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)) or not (
@@ -77,6 +100,12 @@ def _is_numeric(kind: pa.DataType) -> bool:
     return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
 
 
+def _is_string(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
 def default_features(schema: pa.Schema, exclude: Sequence[str] = ()) -> tuple[str, ...]:
     """Integer and float columns except keys and labels (watch_ms would leak the label)."""
     skip = {n for n, _ in (*SAMPLE_KEYS, *SAMPLE_LABELS)} | set(exclude)
@@ -85,6 +114,12 @@ def default_features(schema: pa.Schema, exclude: Sequence[str] = ()) -> tuple[st
         for f in schema
         if f.name not in skip and (pa.types.is_integer(f.type) or pa.types.is_floating(f.type))
     )
+
+
+def string_id(value: str) -> int:
+    """Stable id of a string (the same in every process and run): 63 bits of BLAKE2b, never 0."""
+    digest = hashlib.blake2b(value.encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "little") & _HASH_MASK) or 1
 
 
 def to_arrays(tables: Sequence[pa.Table], spec: BatchSpec) -> Arrays:
@@ -98,11 +133,13 @@ def to_arrays(tables: Sequence[pa.Table], spec: BatchSpec) -> Arrays:
         out["dense_null"] = np.zeros((n, len(spec.features)), dtype=bool)
     for name in spec.id_columns:
         out[name] = np.empty(n, dtype=np.int64)
+    if spec.categorical:
+        out["categorical"] = np.empty((n, len(spec.categorical)), dtype=np.int64)
+    if spec.sequence:
+        out["sequence"] = np.empty((n, spec.seq_len), dtype=np.int64)
+        out["sequence_len"] = np.empty(n, dtype=np.int64)
     for name in spec.keys:
         out[name] = np.empty(n, dtype=object)
-    if spec.sequence:
-        out["sequence"] = np.zeros((n, spec.seq_len), dtype=np.int64)
-        out["sequence_len"] = np.empty(n, dtype=np.int64)
     start = 0
     for table in tables:
         for batch in table.to_batches():
@@ -132,6 +169,8 @@ def _fill(out: Arrays, batch: pa.RecordBatch, spec: BatchSpec, start: int, stop:
     out["label"][start:stop] = _numpy(label)
     for name in (*spec.id_columns, *spec.keys):
         out[name][start:stop] = _numpy(batch.column(name))
+    for j, name in enumerate(spec.categorical):
+        out["categorical"][start:stop, j] = _hash_strings(batch.column(name))
     if spec.sequence:
         _fill_sequence(
             batch.column(spec.sequence),
@@ -145,26 +184,30 @@ def _numpy(column: pa.Array) -> np.ndarray:
     return column.to_numpy(zero_copy_only=False)
 
 
+def _hash_strings(column: pa.Array) -> np.ndarray:
+    """string_id of every value (null -> 0): Python runs once per distinct value, not per row."""
+    encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+    lookup = np.array([string_id(v) for v in encoded.dictionary.to_pylist()] + [0], np.int64)
+    indices = pc.fill_null(encoded.indices, len(encoded.dictionary))
+    return lookup[_numpy(indices)]
+
+
 def _fill_sequence(column: pa.Array, padded: np.ndarray, lengths: np.ndarray) -> None:
     """Left-aligned first `seq_len` elements of each list (most recent first), zero padded."""
     seq_len = padded.shape[1]
-    offsets = column.offsets.to_numpy()  # absolute positions into column.values
-    values = _numpy(pc.fill_null(column.values, 0))
+    starts = column.offsets.to_numpy()[:-1]  # absolute positions into column.values
+    # One trailing 0 that every padding slot points at: a single gather, no boolean masks.
+    values = np.append(_numpy(pc.fill_null(column.values, 0)), 0).astype(np.int64, copy=False)
     # Null lists count as empty whatever their offsets say.
     full = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False)
-    lengths[:] = np.minimum(full, seq_len)
-    take = np.arange(seq_len)[None, :] < lengths[:, None]
-    padded[take] = values[(offsets[:-1, None] + np.arange(seq_len)[None, :])[take]]
-
-
-def take(arrays: Arrays, index: np.ndarray | slice) -> Arrays:
-    """Rows of every array (a fancy index copies; a slice is a view)."""
-    return {k: v[index] for k, v in arrays.items()}
-
-
-def concat(first: Arrays, second: Arrays) -> Arrays:
-    """Rows of `first` followed by rows of `second`."""
-    return {k: np.concatenate([first[k], second[k]]) for k in first}
+    np.minimum(full, seq_len, out=lengths)
+    steps = np.arange(seq_len)
+    # Row blocks keep the index temporaries small and in cache (no fresh pages to fault in).
+    for a in range(0, len(lengths), _BLOCK_ROWS):
+        b = a + _BLOCK_ROWS
+        where = np.where(steps < lengths[a:b, None], starts[a:b, None] + steps, len(values) - 1)
+        # mode="clip" writes straight into `padded` ("raise" buffers); indices are valid.
+        np.take(values, where, out=padded[a:b], mode="clip")
 
 
 def num_rows(arrays: Arrays) -> int:
@@ -172,6 +215,101 @@ def num_rows(arrays: Arrays) -> int:
     return len(arrays["label"])
 
 
-def to_tensors(arrays: Arrays) -> dict[str, torch.Tensor | np.ndarray]:
-    """Zero-copy torch views of owned numpy arrays; key columns stay numpy object arrays."""
-    return {k: v if v.dtype == object else torch.from_numpy(v) for k, v in arrays.items()}
+def gather(pieces: Sequence[Piece], shared: bool = False) -> dict[str, Any]:
+    """One batch: the rows `pieces` select, in order, as torch tensors packed in one buffer.
+
+    With `shared`, the buffer is in shared memory and the batch is a SharedBatch (for
+    DataLoader workers). Object columns (keys) stay numpy arrays.
+    """
+    first = pieces[0][0]
+    counts = [count(index) for _, index in pieces]
+    rows = sum(counts)
+    layout = [
+        (key, a.dtype, a.shape[1:], a.itemsize * math.prod(a.shape[1:]))
+        for key, a in first.items()
+        if a.dtype != object
+    ]
+    nbytes = sum(_aligned(rows * row_bytes) for *_, row_bytes in layout)
+    if shared:
+        buffer = torch.empty(0, dtype=torch.uint8).set_(torch.UntypedStorage._new_shared(nbytes))
+    else:
+        buffer = torch.empty(nbytes, dtype=torch.uint8)
+    views = _carve(buffer.numpy(), layout, rows)
+    for key, out in views.items():
+        at = 0
+        for (arrays, index), size in zip(pieces, counts, strict=True):
+            if isinstance(index, slice):
+                out[at : at + size] = arrays[key][index]
+            else:
+                # mode="clip" writes straight into `out` ("raise" buffers); indices are valid.
+                np.take(arrays[key], index, axis=0, out=out[at : at + size], mode="clip")
+            at += size
+    batch: dict[str, Any] = {}
+    for key in first:
+        if key in views:
+            batch[key] = torch.from_numpy(views[key])
+        else:
+            batch[key] = np.concatenate([a[key][index] for a, index in pieces])
+    return SharedBatch(batch, buffer, layout, rows) if shared else batch
+
+
+def count(index: np.ndarray | slice) -> int:
+    """Rows a piece selects."""
+    return index.stop - index.start if isinstance(index, slice) else len(index)
+
+
+def split(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The batches of a bundle, as row ranges (views) of its tensors and arrays."""
+    sizes = bundle[BUNDLE]
+    out, start = [], 0
+    for size in sizes:
+        stop = start + size
+        part = {}
+        for key, value in bundle.items():
+            if key != BUNDLE:
+                part[key] = value if np.isscalar(value) else value[start:stop]
+        out.append(part)
+        start = stop
+    return out
+
+
+def _aligned(nbytes: int) -> int:
+    return -(-nbytes // _ALIGN) * _ALIGN
+
+
+def _carve(memory: np.ndarray, layout: Sequence[tuple], rows: int) -> dict[str, np.ndarray]:
+    """Typed, shaped views of consecutive aligned slices of one byte buffer."""
+    views, offset = {}, 0
+    for key, dtype, row_shape, row_bytes in layout:
+        size = rows * row_bytes
+        views[key] = memory[offset : offset + size].view(dtype).reshape(rows, *row_shape)
+        offset += _aligned(size)
+    return views
+
+
+class SharedBatch(dict):
+    """A batch whose tensors are views of one shared-memory buffer. It pickles (from a
+    DataLoader worker to the main process) as that buffer plus the layout, and unpickles as a
+    plain dict of views: one shared-memory handle per batch instead of one per tensor."""
+
+    def __init__(self, items: dict[str, Any], buffer: torch.Tensor, layout: list, rows: int):
+        super().__init__(items)
+        self._packed = (buffer, layout, rows)
+        self._views = {key: items[key] for key, *_ in layout}
+
+    def __copy__(self) -> SharedBatch:
+        # DataLoader's default_convert copies the mapping; keep the packed form.
+        copy = SharedBatch(dict(self), *self._packed)
+        copy._views = self._views
+        return copy
+
+    def __reduce__(self) -> tuple:
+        if any(self.get(key) is not view for key, view in self._views.items()):
+            return dict, (dict(self),)  # a tensor was replaced: pickle tensors one by one
+        rest = {k: v for k, v in self.items() if k not in self._views}
+        return _unpack, (*self._packed, rest, list(self))
+
+
+def _unpack(buffer: torch.Tensor, layout: list, rows: int, rest: dict, order: list) -> dict:
+    views = _carve(buffer.numpy(), layout, rows)
+    return {k: torch.from_numpy(views[k]) if k in views else rest[k] for k in order}

@@ -8,6 +8,9 @@ How an epoch is read:
    window with a Generator seeded by (seed, epoch, rank, worker, window) and cuts batches
    from the concatenated windows (only the stream's last batch can be short).
 
+A background thread reads and converts the next window while batches are cut from the
+current one; a batch is gathered from the window arrays straight into one packed buffer.
+
 Resume: a stream's position is the number of batches it has yielded; since all its batches but
 the last are full, that is `batches * batch_size` rows, and resuming skips whole windows by
 their (filtered) row counts and re-reads only the window it stopped in.
@@ -19,11 +22,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import torch
 from torch.utils.data import IterableDataset
 
 from reclake.config import Settings
 from reclake.reader import batches, manifest
+from reclake.reader.prefetch import prefetch
 from reclake.reader.sharding import (
     Stream,
     WorkUnit,
@@ -59,6 +64,7 @@ class SnapshotDataset(IterableDataset):
         drop_last: bool = False,
         null_mask: bool = False,
         keys: Sequence[str] = (),
+        categorical: Sequence[str] = (),
         rank: int | None = None,
         world_size: int | None = None,
     ) -> None:
@@ -78,6 +84,7 @@ class SnapshotDataset(IterableDataset):
             null_mask=null_mask,
             dtype=dtype,
             keys=tuple(keys),
+            categorical=tuple(categorical),
         )
         self.spec.validate(self.schema)
         self.filter = filter
@@ -95,6 +102,8 @@ class SnapshotDataset(IterableDataset):
         self._yielded: dict[int, int] = {}
         self._num_workers = 1
         self._resume: dict[str, Any] | None = None
+        # Batches per worker transfer; SnapshotLoader raises it while it starts its workers.
+        self._bundle = 1
 
     @property
     def snapshot_id(self) -> str:
@@ -105,6 +114,11 @@ class SnapshotDataset(IterableDataset):
     def feature_names(self) -> tuple[str, ...]:
         """Column of each position of the "dense" tensor."""
         return self.spec.features
+
+    @property
+    def categorical_names(self) -> tuple[str, ...]:
+        """Column of each position of the "categorical" tensor."""
+        return self.spec.categorical
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch (its unit order and shuffle); call before iterating each epoch."""
@@ -171,45 +185,68 @@ class SnapshotDataset(IterableDataset):
         if in_main:
             self._num_workers = 1
             self._yielded = {0: skip}
-        for arrays in self._batches(stream, skip * self.batch_size):
+        cut = self._batches(stream, skip * self.batch_size)
+        bundle = 1 if in_main else self._bundle
+        for group in _chunks(cut, bundle):
+            # In a worker the batch goes to shared memory, packed (see batches.SharedBatch);
+            # under SnapshotLoader several batches share one buffer (fewer, larger transfers).
+            batch = batches.gather([p for pieces in group for p in pieces], shared=not in_main)
+            batch["worker"] = stream.worker
+            if bundle > 1:
+                batch[batches.BUNDLE] = [sum(batches.count(i) for _, i in g) for g in group]
             if in_main:
                 self._yielded[0] += 1
-            batch: dict[str, Any] = batches.to_tensors(arrays)
-            batch["worker"] = stream.worker
             yield batch
 
-    def _batches(self, stream: Stream, skip_rows: int) -> Iterator[batches.Arrays]:
+    def _batches(self, stream: Stream, skip_rows: int) -> Iterator[list[batches.Piece]]:
+        """Each batch as the window rows it takes; windows are read one ahead in a thread."""
         units = self.stream_units(stream)
         groups = windows(units, self.shuffle_buffer) if self.shuffle else [[u] for u in units]
-        pending: batches.Arrays | None = None
-        size = self.batch_size
-        for index, group in enumerate(groups):
-            if skip_rows:
-                rows = manifest.count_rows(group, self.schema, self.filter)
-                if skip_rows >= rows:
-                    skip_rows -= rows
-                    continue
-            tables = manifest.read_units(group, self.schema, self.spec.columns, self.filter)
-            arrays = batches.to_arrays(tables, self.spec)
-            n = batches.num_rows(arrays)
-            order = self._window_order(stream, index, n)
-            start, skip_rows = skip_rows, 0
-            if pending is not None:
-                head = batches.take(arrays, order[start : start + size - batches.num_rows(pending)])
-                pending, start = batches.concat(pending, head), start + batches.num_rows(head)
-                if batches.num_rows(pending) < size:
-                    continue
-                yield pending
-                pending = None
-            while start + size <= n:
-                yield batches.take(arrays, order[start : start + size])
-                start += size
-            if start < n:
-                pending = batches.take(arrays, order[start:n])
-        if pending is not None and not self.drop_last:
-            yield pending
+        first = 0
+        while first < len(groups) and skip_rows:
+            rows = manifest.count_rows(groups[first], self.schema, self.filter)
+            if skip_rows < rows:
+                break
+            skip_rows -= rows
+            first += 1
+        # One thread decodes and converts the next window while batches are cut from this one
+        # (measured: a separate decode thread costs more than it overlaps on 2 cores).
+        loaded = prefetch(batches.to_arrays(self._read(g), self.spec) for g in groups[first:])
+        pieces: list[batches.Piece] = []
+        have, size = 0, self.batch_size
+        try:
+            for index, arrays in enumerate(loaded, start=first):
+                n = batches.num_rows(arrays)
+                order = self._window_order(stream, index, n)
+                start, skip_rows = skip_rows, 0
+                while start < n:
+                    take = min(size - have, n - start)
+                    rows = slice(start, start + take) if order is None else order[start:][:take]
+                    pieces.append((arrays, rows))
+                    have, start = have + take, start + take
+                    if have == size:
+                        yield pieces
+                        pieces, have = [], 0
+            if pieces and not self.drop_last:
+                yield pieces
+        finally:
+            loaded.close()
 
-    def _window_order(self, stream: Stream, index: int, n: int) -> np.ndarray:
+    def _read(self, group: Sequence[WorkUnit]) -> list[pa.Table]:
+        return manifest.read_units(group, self.schema, self.spec.columns, self.filter)
+
+    def _window_order(self, stream: Stream, index: int, n: int) -> np.ndarray | None:
         if not self.shuffle:
-            return np.arange(n)
+            return None  # manifest order: batches are copied from slices
         return epoch_rng(self.seed, self.epoch, stream.rank, stream.worker, index).permutation(n)
+
+
+def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
