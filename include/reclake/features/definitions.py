@@ -161,10 +161,14 @@ class FeatureDefinitions:
 
     def tile_columns(self, entity: Entity) -> list[tuple[str, str]]:
         """(name, type) of an entity's hourly tile table, one row per (entity, hour)."""
-        counts = [a.name for a in self.aggregations]
+        cols = [(entity.key, "BIGINT NOT NULL"), ("hour", "TIMESTAMP NOT NULL")]
+        cols += [(a.name, "BIGINT NOT NULL") for a in self.aggregations]
         if entity.category_plays:
-            counts += [category_tile_column(c) for c in self.category_buckets]
-        return _hourly_columns(entity, counts)
+            cols += [(category_tile_column(c), "BIGINT NOT NULL") for c in self.category_buckets]
+        if entity.play_sequence:
+            cols.append((RECENT_PLAYS, RECENT_PLAYS_TYPE))
+        cols.append(("date", "DATE NOT NULL"))
+        return cols
 
     def tile_ddl(self, entity: Entity) -> str:
         """DDL column list of an entity's tile table."""
@@ -191,7 +195,12 @@ class FeatureDefinitions:
     def state_columns(self, entity: Entity) -> list[tuple[str, str]]:
         """(name, type) of an entity's window state: one row per (entity, hour H) holding the
         window sums over [H - w, H) and, for users, the newest plays of the sequence look-back."""
-        return _hourly_columns(entity, [name for name, _, _ in self.state_sums(entity)])
+        cols = [(entity.key, "BIGINT NOT NULL"), ("hour", "TIMESTAMP NOT NULL")]
+        cols += [(name, "BIGINT NOT NULL") for name, _, _ in self.state_sums(entity)]
+        if entity.play_sequence:
+            cols.append((RECENT_PLAYS, RECENT_PLAYS_TYPE))
+        cols.append(("date", "DATE NOT NULL"))
+        return cols
 
     def state_ddl(self, entity: Entity) -> str:
         """DDL column list of an entity's window-state table."""
@@ -247,16 +256,6 @@ class FeatureDefinitions:
     def samples_ddl(self) -> str:
         """DDL column list of gold/training_samples."""
         return ", ".join(f"{n} {t}" for n, t in self.sample_columns())
-
-
-def _hourly_columns(entity: Entity, counts: list[str]) -> list[tuple[str, str]]:
-    """Key, hour, the BIGINT counts, the play list for sequence entities, then the date."""
-    cols = [(entity.key, "BIGINT NOT NULL"), ("hour", "TIMESTAMP NOT NULL")]
-    cols += [(name, "BIGINT NOT NULL") for name in counts]
-    if entity.play_sequence:
-        cols.append((RECENT_PLAYS, RECENT_PLAYS_TYPE))
-    cols.append(("date", "DATE NOT NULL"))
-    return cols
 
 
 def window_column(entity: Entity, feature: str, window: Window) -> str:
