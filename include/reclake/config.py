@@ -39,7 +39,8 @@ class Settings:
     spark_driver_memory: str = "2g"
     # Extra JVM flags for the Spark driver (and executors). The default suits the embedded
     # setup's many short jobs over small data: C1-only JIT and the serial GC halve a short
-    # job's CPU. For hours of 1M+ events (benchmarks, clusters) set it empty: full JIT.
+    # job's CPU. For hours of 1M+ events (clusters) set `-XX:+TieredCompilation`
+    # (full JIT; an empty env value keeps the default); benchmarks pass "" directly.
     spark_jvm_options: str = QUICK_START_JVM_OPTIONS
     # Small by default: the embedded lake holds hours, not years, of data.
     spark_shuffle_partitions: int = 8

@@ -173,9 +173,11 @@ def validate(lines: DataFrame, arrival_hour: datetime, max_future_skew_minutes: 
         hit = F.coalesce(condition, F.lit(False))
         rule = F.when(hit, F.lit(number)) if rule is None else rule.when(hit, F.lit(number))
     reasons = F.array(*[F.lit(reason) for _, reason, _ in listed])
-    detail = F.when(F.col("_rule").isNull(), F.lit(None).cast("string"))
+    # No branch matches a valid row (null rule), so its detail is null.
+    detail = None
     for number, (_, _, text) in enumerate(listed, start=1):
-        detail = detail.when(F.col("_rule") == number, text)
+        hit = F.col("_rule") == number
+        detail = F.when(hit, text) if detail is None else detail.when(hit, text)
     temporary = [
         "_v",
         "_f",
@@ -187,6 +189,7 @@ def validate(lines: DataFrame, arrival_hour: datetime, max_future_skew_minutes: 
         extracted.withColumn("_rule", rule)
         .select(
             "*",
+            # Guarded: element_at's generated code reads a null index as 0 and fails.
             F.when(F.col("_rule").isNotNull(), F.element_at(reasons, F.col("_rule"))).alias(
                 "reason"
             ),
