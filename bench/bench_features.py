@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-naive", action="store_true")
     args = p.parse_args(argv)
     sizes = {k: max(1, int(v * args.scale)) for k, v in BASE.items()}
-    spark = get_spark("bench-features", Settings(spark_master="local[2]"))
+    # Compiled expressions: an hour of 1M impressions is not the embedded setup's small data.
+    spark = get_spark("bench-features", Settings(spark_master="local[2]", spark_codegen=True))
     spark.sparkContext.setLogLevel("ERROR")
     with tempfile.TemporaryDirectory(prefix="reclake-bench-features-") as tmp:
         imps = synth_impressions(spark, sizes["impressions"], sizes["users"], sizes["items"])

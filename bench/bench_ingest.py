@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         spark_master="local[2]",
         spark_shuffle_partitions=4,
         spark_jvm_options="",  # full JIT: a 1M-event hour is a long-running job
+        spark_codegen=True,
     )
     try:
         t = time.perf_counter()

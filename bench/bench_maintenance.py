@@ -331,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         lake_root=lake.resolve().as_uri(),
         spark_master="local[2]",
         spark_shuffle_partitions=4,
+        spark_codegen=True,  # benchmark-scale data, not the embedded setup's small hours
         maintenance_target_file_bytes=args.target_kb * 1024,
     )
     uri, tiles_uri = table("events").uri(settings), table(TILES).uri(settings)

@@ -1,10 +1,12 @@
 """Reload dims/users and dims/items from the complete dimension drops in the landing area.
 
-    spark-submit --jars "$(ls jars/*.jar | paste -sd,)" jobs/load_dims.py
+    spark-submit --jars "$(ls jars/*.jar | paste -sd,)" jobs/load_dims.py [--force]
 
 Also runs as `python jobs/load_dims.py`. Dimensions are full snapshots, so the job takes no
 interval: each run replaces both tables (and quarantine/dims) from every file of the drops.
-Prints a one-line JSON summary of rows written; exits non-zero on failure.
+When neither the drops (files, sizes, mtimes) nor the tables changed since the last load, it
+skips the reload without starting Spark (--force reloads anyway). Prints a one-line JSON
+summary; exits non-zero on failure.
 """
 
 from __future__ import annotations
@@ -23,11 +25,18 @@ except ImportError:
 def main(argv: list[str] | None = None) -> int:
     """Run the job; returns the process exit code."""
     from reclake.config import load_settings
-    from reclake.features.dims import DimsError, load_dims
+    from reclake.features.dims import DimsError, dims_up_to_date, load_dims
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--force", action="store_true", help="reload even if nothing changed")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    last = None if args.force else dims_up_to_date(settings)
+    if last is not None:
+        print(json.dumps({"skipped": "drops and tables unchanged", **last["versions"]}))
+        return 0
     from reclake.spark import get_spark
 
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
-    settings = load_settings()
     spark = get_spark("load_dims", settings)
     try:
         results = load_dims(spark, settings)

@@ -34,3 +34,19 @@ if [ "$(cat "$JARS/.reclake-stamp" 2>/dev/null)" != "$jar_inputs" ]; then
 else
   echo "setup: Delta JARs up to date"
 fi
+
+# A class-data-sharing archive of Spark's classes for local drivers (reclake.jvm_archive):
+# about a fifth less CPU per short job. Rebuilt when the JVM, packages or JARs change.
+cds_inputs=$( (echo "$pip_inputs $jar_inputs"; java -version 2>&1; cat include/reclake/jvm_archive.py) \
+  | sha256sum | cut -c1-16)
+if [ "$(cat "$JARS/.cds-stamp" 2>/dev/null)" != "$cds_inputs" ]; then
+  echo "setup: building the Spark class archive (about a minute)"
+  if PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/python" -m reclake.jvm_archive build; then
+    echo "$cds_inputs" > "$JARS/.cds-stamp"
+  else
+    # Only speed depends on it: jobs run the same without the archive.
+    echo "setup: WARNING: class archive not built; Spark jobs start slower" >&2
+  fi
+else
+  echo "setup: Spark class archive up to date"
+fi

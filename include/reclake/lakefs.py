@@ -47,20 +47,27 @@ def write_bytes(uri: str, payload: bytes | memoryview) -> None:
     filesystem.move(tmp, path)
 
 
-def list_files(uri: str, suffix: str = "") -> list[str]:
-    """URIs of the files directly under a folder (empty when the folder does not exist)."""
+def list_file_infos(uri: str, suffix: str = "") -> list[pafs.FileInfo]:
+    """Infos (name, size, mtime) of the files directly under a folder, sorted by name; hidden
+    files are left out and a missing folder is empty."""
     filesystem, path = resolve(uri)
     if filesystem.get_file_info(path).type == pafs.FileType.NotFound:
         return []
     selector = pafs.FileSelector(path, recursive=False)
-    base = uri.rstrip("/")
-    return sorted(
-        f"{base}/{info.base_name}"
+    infos = [
+        info
         for info in filesystem.get_file_info(selector)
         if info.type == pafs.FileType.File
         and info.base_name.endswith(suffix)
         and not info.base_name.startswith(".")
-    )
+    ]
+    return sorted(infos, key=lambda info: info.base_name)
+
+
+def list_files(uri: str, suffix: str = "") -> list[str]:
+    """URIs of the files directly under a folder (empty when the folder does not exist)."""
+    base = uri.rstrip("/")
+    return [f"{base}/{info.base_name}" for info in list_file_infos(uri, suffix)]
 
 
 def local_path(uri: str) -> str:

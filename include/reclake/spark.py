@@ -34,11 +34,14 @@ def jvm_options(settings: Settings) -> str:
 
 def spark_conf(settings: Settings) -> dict[str, str]:
     """Spark settings reclake needs: Delta, UTC, and tables that delta-rs can always read."""
+    from reclake.jvm_archive import archive_options
+
+    driver_options = f"{jvm_options(settings)} {archive_options(settings)}".strip()
     conf = {
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": jvm_options(settings),
+        "spark.driver.extraJavaOptions": driver_options,
         "spark.executor.extraJavaOptions": jvm_options(settings),
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         # Delta rebuilds table state with 50 tasks by default: far too many for a small log.
@@ -52,6 +55,10 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.databricks.delta.retentionDurationCheck.enabled": "false",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
     }
+    if not settings.spark_codegen:
+        # Interpret expressions rather than compile them (see Settings.spark_codegen).
+        conf["spark.sql.codegen.wholeStage"] = "false"
+        conf["spark.sql.codegen.factoryMode"] = "NO_CODEGEN"
     if settings.spark_master.startswith("local"):
         conf["spark.driver.bindAddress"] = "127.0.0.1"
         conf["spark.driver.host"] = "127.0.0.1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from reclake import contract, io, lakefs
-from reclake.features.dims import DimsError, load_dims
+from reclake.config import PROJECT_ROOT
+from reclake.features.dims import DimsError, dims_up_to_date, load_dims
 from reclake.tables import table
 
 pytestmark = pytest.mark.integration
+LOAD_DIMS_JOB = PROJECT_ROOT / "jobs" / "load_dims.py"
 
 
 def _user(uid, country="US", device="ios", age="18-24", signup="2026-01-01T00:00:00Z"):
@@ -179,3 +182,45 @@ def test_signup_time_is_utc(spark, settings):
     load_dims(spark, settings)
     row = io.read_table(spark, table("users"), settings).collect()[0]
     assert row.signup_time.replace(tzinfo=UTC) == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _load_job():
+    spec = importlib.util.spec_from_file_location("load_dims_job", LOAD_DIMS_JOB)
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    return job
+
+
+def test_job_skips_an_unchanged_reload_and_reloads_on_any_change(
+    spark, settings, monkeypatch, capsys
+):
+    drops = _write_drops(settings)
+    assert dims_up_to_date(settings) is None  # never loaded
+    first = load_dims(spark, settings)
+    versions = {name: first[name].version for name in ("users", "items", "quarantine_dims")}
+    assert dims_up_to_date(settings)["versions"] == versions
+
+    monkeypatch.setenv("RECLAKE_LAKE_ROOT", settings.lake_root)
+    job = _load_job()
+    assert job.main([]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary == {"skipped": "drops and tables unchanged", **versions}
+    # --force reloads: every table gets a new version, and the record follows it.
+    assert job.main(["--force"]) == 0
+    forced = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert forced["users"]["version"] == versions["users"] + 1
+    assert dims_up_to_date(settings)["versions"]["users"] == versions["users"] + 1
+
+    # A changed drop file (same name) needs a reload, and the reload picks it up.
+    _drop(settings, contract.USERS_DROP, drops["users2"].name, [*USERS_2, _user(9)])
+    assert dims_up_to_date(settings) is None
+    assert job.main([]) == 0
+    assert "skipped" not in capsys.readouterr().out
+    assert 9 in [u[0] for u in _users(spark, settings)]
+    assert dims_up_to_date(settings) is not None
+
+    # A table written by anything else (a new version) also needs a reload.
+    io.replace_where(
+        io.read_table(spark, table("items"), settings), table("items"), settings, "true"
+    )
+    assert dims_up_to_date(settings) is None

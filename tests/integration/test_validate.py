@@ -145,13 +145,18 @@ def test_clean_samples_pass_and_result_is_persisted(spark, settings):
             lambda rows: rows.append(dict(rows[0])),
             ("expect_column_values_to_be_unique", "event_id"),
         ),
-        # a share ratio outside [0, 1], checked because the feature definitions declare it
+        # a negative ratio, checked because the feature definitions declare it
         (
-            lambda rows: rows[2].update(item_like_rate_7d=1.5),
+            lambda rows: rows[2].update(item_like_rate_7d=-0.5),
+            ("column_range", "item_like_rate_7d"),
+        ),
+        # a rate above 1 in more rows than the tolerance allows (1 of 40 would pass)
+        (
+            lambda rows: [rows[i].update(item_like_rate_7d=1.5) for i in range(3)],
             ("column_range", "item_like_rate_7d"),
         ),
     ],
-    ids=["negative_watch_ms", "duplicate_key", "ratio_above_one"],
+    ids=["negative_watch_ms", "duplicate_key", "negative_ratio", "rates_above_one"],
 )
 def test_bad_samples_fail_with_the_expectation_named(spark, settings, mutate, expected):
     rows = [sample_row(i) for i in range(ROWS)]

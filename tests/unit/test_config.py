@@ -11,6 +11,8 @@ from reclake.config import Settings
 from reclake.tables import TABLES, table
 from reclake.timeutil import floor_hour, hours_between, iso, parse_utc
 
+DRIVER_OPTIONS = "spark.driver.extraJavaOptions"
+
 
 def test_defaults_are_the_embedded_setup():
     s = Settings.from_env({})
@@ -35,11 +37,14 @@ def test_env_values_are_typed_and_paths_become_uris(tmp_path):
     assert s.table_uri("bronze/events") == (tmp_path / "my-lake" / "bronze" / "events").as_uri()
 
 
-def test_jvm_options_reach_driver_and_executors():
+def test_jvm_options_reach_driver_and_executors(tmp_path):
     from reclake.spark import spark_conf
 
-    quick = spark_conf(Settings.from_env({}))
-    full = spark_conf(Settings.from_env({"RECLAKE_SPARK_JVM_OPTIONS": "-XX:+TieredCompilation"}))
+    no_archive = {"RECLAKE_JARS_DIR": str(tmp_path)}
+    quick = spark_conf(Settings.from_env(no_archive))
+    full = spark_conf(
+        Settings.from_env({**no_archive, "RECLAKE_SPARK_JVM_OPTIONS": "-XX:+TieredCompilation"})
+    )
     for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
         assert quick[key].split() == [
             "-Duser.timezone=UTC",
@@ -48,6 +53,34 @@ def test_jvm_options_reach_driver_and_executors():
             "-XX:+UseSerialGC",
         ]
         assert full[key].endswith("-XX:-DontCompileHugeMethods -XX:+TieredCompilation")
+
+
+def test_class_archive_is_mapped_by_a_local_driver_only_when_built(tmp_path):
+    from reclake.jvm_archive import ARCHIVE_NAME
+    from reclake.spark import spark_conf
+
+    env = {"RECLAKE_JARS_DIR": str(tmp_path)}
+    assert "SharedArchiveFile" not in spark_conf(Settings.from_env(env))[DRIVER_OPTIONS]
+    (tmp_path / ARCHIVE_NAME).write_bytes(b"")
+    conf = spark_conf(Settings.from_env(env))
+    flag = f"-XX:SharedArchiveFile={tmp_path / ARCHIVE_NAME}"
+    assert flag in conf[DRIVER_OPTIONS].split()
+    # Executors of a cluster do not have the file; a remote driver neither.
+    assert "SharedArchiveFile" not in conf["spark.executor.extraJavaOptions"]
+    remote = spark_conf(Settings.from_env({**env, "RECLAKE_SPARK_MASTER": "spark://h:7077"}))
+    assert "SharedArchiveFile" not in remote[DRIVER_OPTIONS]
+
+
+def test_codegen_is_off_for_the_embedded_setup_and_can_be_turned_on():
+    from reclake.spark import spark_conf
+
+    off = spark_conf(Settings.from_env({}))
+    assert off["spark.sql.codegen.factoryMode"] == "NO_CODEGEN"
+    assert off["spark.sql.codegen.wholeStage"] == "false"
+    on = spark_conf(Settings.from_env({"RECLAKE_SPARK_CODEGEN": "true"}))
+    assert "spark.sql.codegen.factoryMode" not in on and "spark.sql.codegen.wholeStage" not in on
+    with pytest.raises(ValueError, match="RECLAKE_SPARK_CODEGEN='maybe' is not a valid bool"):
+        Settings.from_env({"RECLAKE_SPARK_CODEGEN": "maybe"})
 
 
 def test_object_store_roots_are_kept_verbatim():

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 DROP_SUFFIXES = (".jsonl", ".jsonl.gz")
+DROPS = {"users": contract.USERS_DROP, "items": contract.ITEMS_DROP}
+# What the last successful load read (drop files) and wrote (table versions).
+LOADED_MARKER = "_reclake/dims_loaded.json"
+LOADED_TABLES = ("users", "items", "quarantine_dims")
 SEP = "\t"  # joins reason and detail inside a check result; never in either
 
 
@@ -45,7 +49,7 @@ def _dims() -> dict[str, DimSpec]:
     return {
         "users": DimSpec(
             "users",
-            contract.USERS_DROP,
+            DROPS["users"],
             contract.USER_FIELDS,
             USERS_DDL,
             key="user_id",
@@ -65,7 +69,7 @@ def _dims() -> dict[str, DimSpec]:
         ),
         "items": DimSpec(
             "items",
-            contract.ITEMS_DROP,
+            DROPS["items"],
             contract.ITEM_FIELDS,
             ITEMS_DDL,
             key="item_id",
@@ -83,6 +87,50 @@ def _dims() -> dict[str, DimSpec]:
 def dim_spec(name: str) -> DimSpec:
     """The dimension called `name` (users or items)."""
     return _dims()[name]
+
+
+def drop_fingerprint(settings: Settings) -> dict[str, list[list]]:
+    """Every file of both dimension drops as [name, size, mtime in ns]."""
+    return {
+        name: [
+            [info.base_name, info.size, info.mtime_ns]
+            for info in lakefs.list_file_infos(f"{settings.landing_uri}/{drop}")
+            if info.base_name.endswith(DROP_SUFFIXES)
+        ]
+        for name, drop in DROPS.items()
+    }
+
+
+def _table_versions(settings: Settings) -> dict[str, int | None]:
+    from reclake.snapshots.deltars import open_table
+
+    versions: dict[str, int | None] = {}
+    for name in LOADED_TABLES:
+        try:
+            versions[name] = open_table(table(name).uri(settings)).version()
+        except Exception:  # not created yet (delta-rs raises its own TableNotFoundError)
+            versions[name] = None
+    return versions
+
+
+def dims_up_to_date(settings: Settings) -> dict | None:
+    """The last load's record when the drops and the tables are exactly as it left them
+    (same files, sizes and mtimes; same table versions), so a reload would change nothing.
+    Needs no Spark: the job checks it before starting a session."""
+    marker = settings.table_uri(LOADED_MARKER)
+    if not lakefs.exists(marker):
+        return None
+    last = lakefs.read_json(marker)
+    same_drops = last.get("drops") == drop_fingerprint(settings)
+    if same_drops and last.get("versions") == _table_versions(settings):
+        return last
+    return None
+
+
+def _record_load(settings: Settings, drops: dict, results: dict[str, io.WriteResult]) -> None:
+    marker = settings.table_uri(LOADED_MARKER)
+    versions = {name: results[name].version for name in LOADED_TABLES}
+    lakefs.write_json(marker, {"drops": drops, "versions": versions})
 
 
 def drop_files(settings: Settings, dim: DimSpec) -> list[str]:
@@ -205,6 +253,8 @@ def load_dims(spark: SparkSession, settings: Settings) -> dict[str, io.WriteResu
     from pyspark.sql import functions as F
 
     dims = _dims()
+    # Taken before reading: a file that changes during the load makes the next run reload.
+    drops = drop_fingerprint(settings)
     parsed = {n: parse_dim_lines(read_drop_lines(spark, settings, d), d) for n, d in dims.items()}
     quarantine = None
     for name, dim in dims.items():
@@ -226,6 +276,7 @@ def load_dims(spark: SparkSession, settings: Settings) -> dict[str, io.WriteResu
         spec = table(name)
         io.ensure_table(spark, spec, dim.ddl, settings)
         results[name] = io.replace_where(latest, spec, settings, "true")
+    _record_load(settings, drops, results)
     return results
 
 

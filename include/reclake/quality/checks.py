@@ -135,7 +135,10 @@ def column_rules(
             continue
         pct = 100 * bad / row_count if row_count else 0.0
         note = f"{bad} of {row_count} rows {what} ({pct:.1f}%)"
-        out.append(CheckResult(name, bad == 0, bad, threshold, rule["column"], note))
+        allowed = (1.0 - rule.get("mostly", 1.0)) * row_count
+        if "mostly" in rule:
+            note += f", at most {100 * (1.0 - rule['mostly']):.0f}% allowed"
+        out.append(CheckResult(name, bad <= allowed, bad, threshold, rule["column"], note))
     return out
 
 

@@ -124,10 +124,18 @@ def declared_ddl(table: str) -> str | None:
     return source() if source else None
 
 
-def feature_ranges(table: str) -> list[dict[str, Any]]:
-    """Range rules of the declared sample features: counts/sums >= 0, ratios in [0, 1].
+# Share of rows a count/count rate may have above 1 (see feature_ranges).
+RATE_ABOVE_ONE_TOLERANCE = 0.05
 
-    A ratio whose numerator is a sum (avg_watch_ms) is a mean, not a share: only >= 0 holds.
+
+def feature_ranges(table: str) -> list[dict[str, Any]]:
+    """Range rules of the declared sample features: counts, sums and ratios >= 0; count/count
+    rates <= 1 for all but RATE_ABOVE_ONE_TOLERANCE of the rows.
+
+    Actions count in the hour they happen, impressions in theirs: a skip in the window whose
+    impression fell before it (or beyond the allowed lateness, or before the lake began) can
+    lift a rate above 1 for a few samples, so that bound is a tolerance, not a strict rule.
+    A ratio whose numerator is a sum (avg_watch_ms) is a mean: only >= 0 holds.
     """
     if table != "training_samples":
         return []
@@ -148,8 +156,9 @@ def feature_ranges(table: str) -> list[dict[str, Any]]:
     }
     out = []
     for col in sample_feature_columns():
-        share = col.kind == "ratio" and col.name not in means
-        out.append(_range(col.name, 0, 1 if share else None))
+        out.append(_range(col.name, 0, None))
+        if col.kind == "ratio" and col.name not in means:
+            out.append(_range(col.name, None, 1, mostly=1 - RATE_ABOVE_ONE_TOLERANCE))
     out.append(_range(SEQUENCE_LEN_COLUMN, 0, DEFINITIONS.sequence_length))
     return out
 
@@ -244,8 +253,14 @@ def _identity(expectation: dict[str, Any]) -> tuple[str, str]:
     return expectation["type"], target
 
 
-def _range(column: str, low: float | None, high: float | None) -> dict[str, Any]:
-    return {"rule": "range", "column": column, "min": low, "max": high}
+def _range(
+    column: str, low: float | None, high: float | None, mostly: float = 1.0
+) -> dict[str, Any]:
+    """A range rule; with mostly < 1 that share of rows must hold it, not every row."""
+    rule = {"rule": "range", "column": column, "min": low, "max": high}
+    if mostly < 1.0:
+        rule["mostly"] = mostly
+    return rule
 
 
 def _expectation(kind: str, **kwargs: Any) -> dict[str, Any]:

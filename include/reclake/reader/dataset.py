@@ -38,6 +38,7 @@ from reclake.reader.sharding import (
     shard,
     windows,
 )
+from reclake.reader.transfer import BufferPool
 
 DEFAULT_SHUFFLE_BUFFER = 131_072
 
@@ -187,10 +188,11 @@ class SnapshotDataset(IterableDataset):
             self._yielded = {0: skip}
         cut = self._batches(stream, skip * self.batch_size)
         bundle = 1 if in_main else self._bundle
+        # In a worker the batch goes to reused shared memory, packed (see transfer.py); under
+        # SnapshotLoader several batches share one buffer (fewer, larger transfers).
+        pool = None if in_main else BufferPool()
         for group in _chunks(cut, bundle):
-            # In a worker the batch goes to shared memory, packed (see batches.SharedBatch);
-            # under SnapshotLoader several batches share one buffer (fewer, larger transfers).
-            batch = batches.gather([p for pieces in group for p in pieces], shared=not in_main)
+            batch = batches.gather([p for pieces in group for p in pieces], pool)
             batch["worker"] = stream.worker
             if bundle > 1:
                 batch[batches.BUNDLE] = [sum(batches.count(i) for _, i in g) for g in group]
