@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--start", default=DEMO_START, help="first arrival hour (UTC)")
-    parser.add_argument("--hours", type=int, default=5, help="arrival hours to run")
+    parser.add_argument("--hours", type=int, default=4, help="arrival hours to run")
     parser.add_argument("--events-per-hour", type=int, default=3000)
     args = parser.parse_args(argv)
 
