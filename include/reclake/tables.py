@@ -169,11 +169,25 @@ TABLES: dict[str, TableSpec] = {
             "gold/training_samples",
             keys=("event_id",),
             partition_by=("sample_date",),
-            zorder_by=("user_id", "item_id"),
+            zorder_by=("user_id",),
             time_column="event_time",
             description="Point-in-time correct training samples: labels + features.",
         ),
     )
+}
+
+# Derived caches of the training-sample build (reclake.features.state): rebuilt from the tiles
+# whenever missing or stale, so they carry no quality suite and are kept out of TABLES.
+WINDOW_STATE_TABLES: dict[str, TableSpec] = {
+    f"{entity}_window_state": TableSpec(
+        f"{entity}_window_state",
+        f"features/{entity}_window_state",
+        keys=(f"{entity}_id", "hour"),
+        partition_by=("date",),
+        time_column="hour",
+        description=f"Per ({entity}, hour H) window sums over [H - w, H){extra}.",
+    )
+    for entity, extra in (("user", " and newest plays"), ("item", ""))
 }
 
 

@@ -26,6 +26,11 @@ class Entity:
     category_plays: bool = False  # tiles also count plays per item category
     play_sequence: bool = False  # tiles also keep the hour's last plays (sequence feature)
 
+    @property
+    def state_table(self) -> str:
+        """Logical name of its rolling window-state table (reclake.tables.WINDOW_STATE_TABLES)."""
+        return f"{self.name}_window_state"
+
 
 @dataclass(frozen=True)
 class Aggregation:
@@ -168,6 +173,38 @@ class FeatureDefinitions:
     def tile_ddl(self, entity: Entity) -> str:
         """DDL column list of an entity's tile table."""
         return ", ".join(f"{n} {t}" for n, t in self.tile_columns(entity))
+
+    # ---- rolling window state ----------------------------------------------------------------
+
+    def state_sums(self, entity: Entity) -> list[tuple[str, str, int]]:
+        """(state column, tile column, window hours) of every windowed sum an entity keeps."""
+        sums = [
+            (window_column(entity, a.name, w), a.name, w.hours)
+            for w in self.windows
+            for a in self.aggregations
+        ]
+        if entity.category_plays:
+            tracked = [
+                (category_tile_column(c), w)
+                for w in self.category_windows
+                for c in self.category_buckets
+            ]
+            sums += [(window_column(entity, col, w), col, w.hours) for col, w in tracked]
+        return sums
+
+    def state_columns(self, entity: Entity) -> list[tuple[str, str]]:
+        """(name, type) of an entity's window state: one row per (entity, hour H) holding the
+        window sums over [H - w, H) and, for users, the newest plays of the sequence look-back."""
+        cols = [(entity.key, "BIGINT NOT NULL"), ("hour", "TIMESTAMP NOT NULL")]
+        cols += [(name, "BIGINT NOT NULL") for name, _, _ in self.state_sums(entity)]
+        if entity.play_sequence:
+            cols.append((RECENT_PLAYS, RECENT_PLAYS_TYPE))
+        cols.append(("date", "DATE NOT NULL"))
+        return cols
+
+    def state_ddl(self, entity: Entity) -> str:
+        """DDL column list of an entity's window-state table."""
+        return ", ".join(f"{n} {t}" for n, t in self.state_columns(entity))
 
     # ---- samples -----------------------------------------------------------------------------
 

@@ -2,9 +2,9 @@
 labels, the user's and item's window features over complete hours before H, the user's play
 sequence, and static attributes.
 
-Cost is flat in history: only tiles of [min H - lookback, max H) are read, and each
-(entity, H) point meets its own entity's tiles of the look-back range in a bounded range
-join; it never touches older tiles.
+Cost is flat in history: the window features of hour H are the rolling window state(H)
+(reclake.features.state), stepped from state(H - 1h) with a few tile hours, and impressions
+meet it in an equi-join on (entity key, hour). No tile older than the look-back is read.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from reclake.features.definitions import (
     category_tile_column,
     window_column,
 )
+from reclake.features.state import build_window_states, read_states
 from reclake.features.tiles import (
     built_arrival_hours,
     category_bucket,
@@ -40,7 +41,7 @@ from reclake.tables import table
 from reclake.timeutil import HOUR, hours_between, iso, parse_utc
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 
 class InputsNotFinalError(RuntimeError):
@@ -145,65 +146,27 @@ def assert_inputs_final(
 # ---- pure transforms ------------------------------------------------------------------------
 
 
-def _hour_index(column: str) -> Column:
-    from pyspark.sql import functions as F
-
-    return F.expr(f"unix_seconds({column}) DIV 3600")
-
-
-def window_features(
-    points: DataFrame,
-    tiles: DataFrame,
+def features_from_state(
+    states: DataFrame,
     entity: Entity,
     definitions: FeatureDefinitions = DEFINITIONS,
 ) -> DataFrame:
-    """Window features for each (entity key, event_hour) point from the tiles of the complete
-    hours before it, via a range join bounded by the look-back (one row per point)."""
+    """Window features of each (entity key, event_hour) from the stored states of those hours:
+    the sums as they are, the ratios, and the sequence's item ids (one row per state row)."""
     from pyspark.sql import functions as F
 
-    key = entity.key
-    p = points.select(
-        F.col(key).alias("_key"), F.col("event_hour"), _hour_index("event_hour").alias("_ph")
-    )
-    t = tiles.withColumn("_th", _hour_index("hour"))
-    lookback = definitions.max_lookback_hours
-    in_range = (p["_key"] == t[key]) & (t["_th"] >= p["_ph"] - lookback) & (t["_th"] < p["_ph"])
-    joined = p.join(t, in_range, "left")
-
-    def windowed_sum(column: str, hours: int, name: str) -> Column:
-        inside = F.col("_th") >= F.col("_ph") - hours
-        # An entity without tiles in the window has count 0, not null.
-        return F.coalesce(F.sum(F.when(inside, F.col(column))), F.lit(0)).cast("bigint").alias(name)
-
-    aggs = [
-        windowed_sum(a.name, w.hours, window_column(entity, a.name, w))
-        for w in definitions.windows
-        for a in definitions.aggregations
-    ]
-    if entity.category_plays:
-        aggs += [
-            windowed_sum(
-                category_tile_column(c), w.hours, window_column(entity, category_tile_column(c), w)
-            )
-            for w in definitions.category_windows
-            for c in definitions.category_buckets
-        ]
-    if entity.play_sequence:
-        inside = F.col("_th") >= F.col("_ph") - definitions.sequence_lookback_hours
-        aggs.append(F.flatten(F.collect_list(F.when(inside, F.col(RECENT_PLAYS)))).alias("_plays"))
-    feats = joined.groupBy("_key", "event_hour", "_ph").agg(*aggs)
+    feats = states.withColumnRenamed("hour", "event_hour").drop("date")
     for w in definitions.windows:
         for r in definitions.ratios:
             num = F.col(window_column(entity, r.numerator, w)).cast("double")
             den = F.col(window_column(entity, r.denominator, w))
             feats = feats.withColumn(window_column(entity, r.name, w), F.when(den > 0, num / den))
     if entity.play_sequence:
-        # (event_time, event_id) descending: newest first, ties by the larger event_id first.
-        newest = F.slice(F.sort_array("_plays", asc=False), 1, definitions.sequence_length)
-        feats = feats.withColumn(SEQUENCE_COLUMN, F.transform(newest, lambda x: x["item_id"]))
+        # The state keeps the plays newest first already (see state._finish).
+        feats = feats.withColumn(SEQUENCE_COLUMN, F.transform(RECENT_PLAYS, lambda x: x["item_id"]))
         feats = feats.withColumn(SEQUENCE_LEN_COLUMN, F.size(SEQUENCE_COLUMN).cast("int"))
-        feats = feats.drop("_plays")
-    return feats.drop("_ph").withColumnRenamed("_key", key)
+        feats = feats.drop(RECENT_PLAYS)
+    return feats
 
 
 def samples_from_inputs(
@@ -236,6 +199,15 @@ def samples_from_inputs(
         .join(items_static, "item_id", "left")
         .join(users_static, "user_id", "left")
     )
+    # Entities without activity in the look-back have no state row: counts 0, ratios null.
+    zeros = {
+        c.name: F.coalesce(F.col(c.name), F.lit(0))
+        for c in definitions.sample_feature_columns()
+        if c.kind != "ratio" and c.name in s.columns
+    }
+    zeros[SEQUENCE_COLUMN] = F.coalesce(F.col(SEQUENCE_COLUMN), F.array().cast("array<bigint>"))
+    zeros[SEQUENCE_LEN_COLUMN] = F.coalesce(F.col(SEQUENCE_LEN_COLUMN), F.lit(0))
+    s = s.withColumns(zeros)
     # Age at hour(t); an item published during the sample's hour is 0 hours old.
     age_s = F.expr("unix_seconds(event_hour) - unix_seconds(_created_at)")
     age = F.when(age_s.isNotNull(), F.greatest(F.lit(0.0), age_s / F.lit(3600.0)))
@@ -257,22 +229,6 @@ def samples_from_inputs(
 
 
 # ---- I/O ------------------------------------------------------------------------------------
-
-
-def read_tiles(
-    spark: SparkSession,
-    settings: Settings,
-    entity: Entity,
-    start: datetime,
-    end: datetime,
-) -> DataFrame:
-    """An entity's tiles of hours [start, end), reading only those date partitions."""
-    from pyspark.sql import functions as F
-
-    tiles = read_table(spark, table(entity.tile_table), settings)
-    return tiles.filter(F.col("date").between(start.date(), (end - HOUR).date())).filter(
-        (F.col("hour") >= start) & (F.col("hour") < end)
-    )
 
 
 def build_training_samples(
@@ -298,12 +254,13 @@ def build_training_samples(
         .filter((F.col("event_hour") >= start) & (F.col("event_hour") < end))
         .select(*keep)
     )
-    lookback_start = start - timedelta(hours=definitions.max_lookback_hours)
-    features = {}
-    for entity in definitions.entities:
-        points = impressions.select(entity.key, "event_hour").distinct()
-        tiles = read_tiles(spark, settings, entity, lookback_start, end)
-        features[entity.name] = window_features(points, tiles, entity, definitions)
+    build_window_states(spark, settings, start, end, definitions)
+    features = {
+        entity.name: features_from_state(
+            read_states(spark, settings, entity, hours), entity, definitions
+        )
+        for entity in definitions.entities
+    }
     user = next(e.name for e in definitions.entities if e.key == "user_id")
     item = next(e.name for e in definitions.entities if e.key == "item_id")
     samples = samples_from_inputs(

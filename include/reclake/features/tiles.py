@@ -180,21 +180,45 @@ def build_tiles(
         result = replace_where(tiles, spec, settings, hours_predicate(hours, "hour", "date"))
         rows[spec.name], versions[spec.name] = result.rows, result.version
     for h in arrival_hours:
-        record_tile_build(settings, h, rebuilt=hours)
+        record_tile_build(settings, h, rebuilt=hours, versions=versions)
     return TileBuildResult(iso(start), iso(end), [iso(h) for h in hours], rows, versions)
 
 
+def hour_json_uri(settings: Settings, folder: str, hour: datetime) -> str:
+    """URI of an hour's JSON record under a lake folder: <folder>/date=D/HH.json."""
+    h = parse_utc(hour)
+    return settings.table_uri(f"{folder}/date={h.date()}/{h:%H}.json")
+
+
 def _marker_uri(settings: Settings, arrival_hour: datetime) -> str:
-    h = parse_utc(arrival_hour)
-    return settings.table_uri(f"{TILE_BUILDS_DIR}/date={h.date()}/{h:%H}.json")
+    return hour_json_uri(settings, TILE_BUILDS_DIR, arrival_hour)
 
 
 def record_tile_build(
-    settings: Settings, arrival_hour: datetime, rebuilt: list[datetime] | None = None
+    settings: Settings,
+    arrival_hour: datetime,
+    rebuilt: list[datetime] | None = None,
+    versions: dict[str, int] | None = None,
 ) -> None:
-    """Mark an arrival hour as folded into the tiles (one small file per hour: no races)."""
-    doc = {"arrival_hour": iso(arrival_hour), "rebuilt_hours": [iso(h) for h in rebuilt or []]}
+    """Mark an arrival hour as folded into the tiles (one small file per hour: no races).
+
+    `versions` (tile table -> Delta version written) lets the window state notice that tiles
+    it already consumed were rebuilt afterwards.
+    """
+    doc = {
+        "arrival_hour": iso(arrival_hour),
+        "rebuilt_hours": [iso(h) for h in rebuilt or []],
+        "versions": dict(versions or {}),
+    }
     lakefs.write_json(_marker_uri(settings, arrival_hour), doc)
+
+
+def tile_builds(settings: Settings, start: datetime, end: datetime) -> list[dict]:
+    """The build markers of the arrival hours in [start, end) (missing hours are skipped)."""
+    return [
+        lakefs.read_json(_marker_uri(settings, h))
+        for h in sorted(built_arrival_hours(settings, start, end))
+    ]
 
 
 def built_arrival_hours(settings: Settings, start: datetime, end: datetime) -> set[datetime]:

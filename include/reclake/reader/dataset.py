@@ -213,7 +213,11 @@ class SnapshotDataset(IterableDataset):
             first += 1
         # One thread decodes and converts the next window while batches are cut from this one
         # (measured: a separate decode thread costs more than it overlaps on 2 cores).
-        loaded = prefetch(batches.to_arrays(self._read(g), self.spec) for g in groups[first:])
+        import os
+        gen = (batches.to_arrays(self._read(g), self.spec) for g in groups[first:])
+        loaded = gen if os.environ.get("NOPF") else prefetch(gen)
+        if os.environ.get("DECPF"):
+            loaded = (batches.to_arrays(t, self.spec) for t in prefetch(self._read(g) for g in groups[first:]))
         pieces: list[batches.Piece] = []
         have, size = 0, self.batch_size
         try:
