@@ -9,8 +9,8 @@ Two copies per row, on purpose:
 
 So batches are writable and contiguous, never alias Arrow's read-only buffers nor each other
 (no torch "not writable" warning, in-place ops are safe). In a DataLoader worker the buffer is
-a reused shared-memory buffer and the batch pickles as that one buffer plus a layout (see
-transfer.py): one shared-memory handle per batch instead of one per tensor, no copy when sent.
+allocated in shared memory and the batch pickles as that one buffer plus a layout: one
+shared-memory handle per batch instead of one per tensor, and no copy when it is sent.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ import pyarrow.compute as pc
 import torch
 
 from reclake.features.definitions import SAMPLE_KEYS, SAMPLE_LABELS
-from reclake.reader.transfer import BufferPool, SharedBatch, aligned, carve
 
 # Rows per block when filling the row-major feature matrix: the block stays in cache while
 # every column is written into it (writing whole strided columns is about 2x slower).
 _BLOCK_ROWS = 4096
+# Start of each tensor in a packed batch buffer (cache-line aligned, any dtype fits).
+_ALIGN = 64
 # Ids of hashed strings are non-negative int64; 0 is reserved for null.
 _HASH_MASK = (1 << 63) - 1
 
@@ -214,11 +215,11 @@ def num_rows(arrays: Arrays) -> int:
     return len(arrays["label"])
 
 
-def gather(pieces: Sequence[Piece], pool: BufferPool | None = None) -> dict[str, Any]:
+def gather(pieces: Sequence[Piece], shared: bool = False) -> dict[str, Any]:
     """One batch: the rows `pieces` select, in order, as torch tensors packed in one buffer.
 
-    With a `pool` (in DataLoader workers), the buffer is shared memory from the pool and the
-    batch is a SharedBatch. Object columns (keys) stay numpy arrays.
+    With `shared`, the buffer is in shared memory and the batch is a SharedBatch (for
+    DataLoader workers). Object columns (keys) stay numpy arrays.
     """
     first = pieces[0][0]
     counts = [count(index) for _, index in pieces]
@@ -228,9 +229,12 @@ def gather(pieces: Sequence[Piece], pool: BufferPool | None = None) -> dict[str,
         for key, a in first.items()
         if a.dtype != object
     ]
-    nbytes = sum(aligned(rows * row_bytes) for *_, row_bytes in layout)
-    buffer = torch.empty(nbytes, dtype=torch.uint8) if pool is None else pool.take(nbytes)
-    views = carve(buffer.numpy(), layout, rows)
+    nbytes = sum(_aligned(rows * row_bytes) for *_, row_bytes in layout)
+    if shared:
+        buffer = torch.empty(0, dtype=torch.uint8).set_(torch.UntypedStorage._new_shared(nbytes))
+    else:
+        buffer = torch.empty(nbytes, dtype=torch.uint8)
+    views = _carve(buffer.numpy(), layout, rows)
     for key, out in views.items():
         at = 0
         for (arrays, index), size in zip(pieces, counts, strict=True):
@@ -246,7 +250,7 @@ def gather(pieces: Sequence[Piece], pool: BufferPool | None = None) -> dict[str,
             batch[key] = torch.from_numpy(views[key])
         else:
             batch[key] = np.concatenate([a[key][index] for a, index in pieces])
-    return batch if pool is None else SharedBatch(batch, buffer, layout, rows)
+    return SharedBatch(batch, buffer, layout, rows) if shared else batch
 
 
 def count(index: np.ndarray | slice) -> int:
@@ -267,3 +271,45 @@ def split(bundle: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(part)
         start = stop
     return out
+
+
+def _aligned(nbytes: int) -> int:
+    return -(-nbytes // _ALIGN) * _ALIGN
+
+
+def _carve(memory: np.ndarray, layout: Sequence[tuple], rows: int) -> dict[str, np.ndarray]:
+    """Typed, shaped views of consecutive aligned slices of one byte buffer."""
+    views, offset = {}, 0
+    for key, dtype, row_shape, row_bytes in layout:
+        size = rows * row_bytes
+        views[key] = memory[offset : offset + size].view(dtype).reshape(rows, *row_shape)
+        offset += _aligned(size)
+    return views
+
+
+class SharedBatch(dict):
+    """A batch whose tensors are views of one shared-memory buffer. It pickles (from a
+    DataLoader worker to the main process) as that buffer plus the layout, and unpickles as a
+    plain dict of views: one shared-memory handle per batch instead of one per tensor."""
+
+    def __init__(self, items: dict[str, Any], buffer: torch.Tensor, layout: list, rows: int):
+        super().__init__(items)
+        self._packed = (buffer, layout, rows)
+        self._views = {key: items[key] for key, *_ in layout}
+
+    def __copy__(self) -> SharedBatch:
+        # DataLoader's default_convert copies the mapping; keep the packed form.
+        copy = SharedBatch(dict(self), *self._packed)
+        copy._views = self._views
+        return copy
+
+    def __reduce__(self) -> tuple:
+        if any(self.get(key) is not view for key, view in self._views.items()):
+            return dict, (dict(self),)  # a tensor was replaced: pickle tensors one by one
+        rest = {k: v for k, v in self.items() if k not in self._views}
+        return _unpack, (*self._packed, rest, list(self))
+
+
+def _unpack(buffer: torch.Tensor, layout: list, rows: int, rest: dict, order: list) -> dict:
+    views = _carve(buffer.numpy(), layout, rows)
+    return {k: torch.from_numpy(views[k]) if k in views else rest[k] for k in order}

@@ -38,7 +38,6 @@ from reclake.reader.sharding import (
     shard,
     windows,
 )
-from reclake.reader.transfer import BufferPool
 
 DEFAULT_SHUFFLE_BUFFER = 131_072
 
@@ -188,11 +187,10 @@ class SnapshotDataset(IterableDataset):
             self._yielded = {0: skip}
         cut = self._batches(stream, skip * self.batch_size)
         bundle = 1 if in_main else self._bundle
-        # In a worker the batch goes to reused shared memory, packed (see transfer.py); under
-        # SnapshotLoader several batches share one buffer (fewer, larger transfers).
-        pool = None if in_main else BufferPool()
         for group in _chunks(cut, bundle):
-            batch = batches.gather([p for pieces in group for p in pieces], pool)
+            # In a worker the batch goes to shared memory, packed (see batches.SharedBatch);
+            # under SnapshotLoader several batches share one buffer (fewer, larger transfers).
+            batch = batches.gather([p for pieces in group for p in pieces], shared=not in_main)
             batch["worker"] = stream.worker
             if bundle > 1:
                 batch[batches.BUNDLE] = [sum(batches.count(i) for _, i in g) for g in group]
@@ -213,11 +211,7 @@ class SnapshotDataset(IterableDataset):
             first += 1
         # One thread decodes and converts the next window while batches are cut from this one
         # (measured: a separate decode thread costs more than it overlaps on 2 cores).
-        import os
-        gen = (batches.to_arrays(self._read(g), self.spec) for g in groups[first:])
-        loaded = gen if os.environ.get("NOPF") else prefetch(gen)
-        if os.environ.get("DECPF"):
-            loaded = (batches.to_arrays(t, self.spec) for t in prefetch(self._read(g) for g in groups[first:]))
+        loaded = prefetch(batches.to_arrays(self._read(g), self.spec) for g in groups[first:])
         pieces: list[batches.Piece] = []
         have, size = 0, self.batch_size
         try:
