@@ -14,8 +14,10 @@ setup:
 demo: setup
 	$(PY) -m reclake.demo
 
+# Two workers, a test file each at a time: the Airflow end-to-end file mostly waits on
+# spark-submit start-ups, so it overlaps well with the in-process Spark tests.
 test: setup
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 # Unit tests only: no Spark, no Airflow.
 test-fast: setup

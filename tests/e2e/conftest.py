@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from reclake.config import Settings
 from reclake.local_airflow import CommandFailed, LocalAirflow, airflow_env
 
 
@@ -27,6 +28,11 @@ class AirflowHome:
     @property
     def env(self) -> dict[str, str]:
         return self.local.env
+
+    @property
+    def settings(self) -> Settings:
+        """The reclake settings the DAG runs of this home see."""
+        return Settings.from_env({k: v for k, v in self.env.items() if k.startswith("RECLAKE_")})
 
     def _checked(self, call, *args, **kwargs):
         try:
@@ -62,7 +68,11 @@ def airflow_home(tmp_path_factory) -> AirflowHome:
     """A fresh AIRFLOW_HOME with the DB migrated and airflow_settings.yaml applied once."""
     root = tmp_path_factory.mktemp("airflow-e2e")
     home, lake = root / "airflow", root / "lake"
-    local = LocalAirflow(home, airflow_env(home, str(lake)))
+    env = airflow_env(home, str(lake))
+    # No allowed lateness: hour H is final once hour H + 1 has arrived, so two hourly runs
+    # label one hour (four with the default 2 h) and the test needs half the Spark jobs.
+    env["RECLAKE_ALLOWED_LATENESS_HOURS"] = "0"
+    local = LocalAirflow(home, env)
     home.mkdir()
     try:
         local.airflow("db", "migrate", timeout=900)

@@ -1,9 +1,9 @@
 """Airflow end to end: settings bootstrap, `make airflow` (scripts/airflow.sh) up and down,
 and real `airflow dags test` runs of reclake_hourly over generated landing data.
 
-Slow (minutes on 2 cores): marked e2e. Steps whose jobs/ file does not exist yet, and the
-label/sample/validate steps (their hour lies before the generated data, see below), are run
-with --mark-success-pattern and reported with a warning, never skipped silently.
+Slow (minutes on 2 cores): marked e2e. The DAG itself skips the label/sample/validate steps
+of a run whose hour to label lies before the lake's first hour (see LABEL_STEPS); the test
+asserts exactly which tasks ran and which were skipped.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ HOURLY_SPARK_TASKS = (
     "build_training_samples",
     "validate_training_samples",
 )
-# The run of arrival hour S labels, samples and validates hour S - 3; the first three runs of
-# a new lake have no such hour inside the lake, so those steps are skipped there.
+# The run of arrival hour S labels, samples and validates hour S - lag (3 by default, 1 with
+# the test's zero lateness); the first runs of a new lake have no such hour inside the lake,
+# so those steps are skipped there.
 LABEL_STEPS = ("label_impressions", "build_training_samples", "validate_training_samples")
 
 
@@ -108,27 +109,30 @@ def table_rows(settings: Settings, path: str) -> list[dict]:
 
 
 def test_pipeline_runs_end_to_end_through_airflow(airflow_home):
-    """Four hourly runs + the snapshot run on generated data; then a re-run changes nothing,
-    and a failing gate inside the DAG leaves the published snapshot current."""
+    """Two hourly runs + the snapshot run on generated data (no allowed lateness, so the
+    second run labels the first hour); then a re-run changes nothing, and a failing gate
+    inside the DAG leaves the published snapshot current."""
     from deltalake import DeltaTable, write_deltalake
 
     from reclake.demo import publish_snapshot, run_pipeline
     from reclake.generator import GeneratorConfig
+    from reclake.orchestration import label_lag_hours
     from reclake.snapshots import read_arrow_dataset, resolve
 
-    settings = Settings.from_env({"RECLAKE_LAKE_ROOT": str(airflow_home.lake)})
+    settings = airflow_home.settings
+    assert label_lag_hours(settings) == 1
     config = GeneratorConfig(events_per_hour=300, n_users=40, n_items=25, files_per_hour=1)
     began = time.monotonic()
     (start, end), report = run_pipeline(
-        airflow_home.local, settings, "2026-11-20T00:00Z", 4, config
+        airflow_home.local, settings, "2026-11-20T00:00Z", 2, config
     )
     print(f"pipeline through airflow: {time.monotonic() - began:.0f} s")
-    assert (start.hour, end.hour) == (0, 1)  # 4 arrival hours make hour 00:00 final
+    assert (start.hour, end.hour) == (0, 1)  # 2 arrival hours make hour 00:00 final
 
     runs = task_states(airflow_home.home, "reclake_hourly")
-    assert sorted(runs) == [(f"2026-11-20 0{h}:00", f"2026-11-20 0{h + 1}:00") for h in range(4)]
+    assert sorted(runs) == [(f"2026-11-20 0{h}:00", f"2026-11-20 0{h + 1}:00") for h in range(2)]
     for (run_start, _), states in runs.items():
-        labeled = run_start.endswith("03:00")
+        labeled = run_start.endswith("01:00")
         for task in HOURLY_SPARK_TASKS:
             expected = "success" if labeled or task not in LABEL_STEPS else "skipped"
             assert states[task] == expected, (run_start, task, states)
@@ -174,7 +178,7 @@ def test_pipeline_runs_end_to_end_through_airflow(airflow_home):
             "gold/training_samples",
         )
     }
-    airflow_home.dags_test("reclake_hourly", "2026-11-20T04:00:00+00:00")
+    airflow_home.dags_test("reclake_hourly", "2026-11-20T02:00:00+00:00")
     for path, rows in before.items():
         assert table_rows(settings, path) == rows, path
 
