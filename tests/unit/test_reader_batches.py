@@ -4,6 +4,7 @@ hashed strings; batches gathered into one packed buffer, bundles, and their pick
 from __future__ import annotations
 
 import copy
+import gc
 import pickle
 
 import numpy as np
@@ -171,3 +172,35 @@ def test_spec_validates_types():
         BatchSpec(features=("count",), label="played", id_columns=(), sequence="ratio").validate(
             schema
         )
+
+
+def test_worker_buffers_are_reused_only_once_released(monkeypatch):
+    from multiprocessing.reduction import ForkingPickler
+
+    import torch.multiprocessing  # noqa: F401  (registers torch's shared-memory pickling)
+
+    from reclake.reader import batches
+
+    monkeypatch.setattr(batches, "_pools", {})  # this process's pool, empty
+
+    def send(batch):  # what a DataLoader worker -> main process transfer does
+        return pickle.loads(ForkingPickler.dumps(batch))
+
+    def address(batch):
+        return batch._packed[0].untyped_storage().data_ptr()
+
+    arrays = to_arrays([_table(), _table(100)], SPEC)
+    first = gather([(arrays, slice(0, 2)), (arrays, slice(2, 4))], shared=True)
+    held = address(first)
+    received = send(first)
+    received[BUNDLE] = [2, 2]
+    part = split(received)[1]  # a view of one batch outlives the bundle
+    del first, received
+    second = gather([(arrays, slice(4, 6)), (arrays, slice(0, 2))], shared=True)
+    assert address(second) != held  # the main process still holds the first buffer
+    assert part["user_id"].tolist() == [12, 110]  # and its content is intact
+    del part
+    gc.collect()
+    third = gather([(arrays, slice(1, 5))], shared=True)
+    assert address(third) == held  # released: refilled, not reallocated
+    assert send(third)["user_id"].tolist() == [11, 12, 110, 111]

@@ -9,14 +9,17 @@ Two copies per row, on purpose:
 
 So batches are writable and contiguous, never alias Arrow's read-only buffers nor each other
 (no torch "not writable" warning, in-place ops are safe). In a DataLoader worker the buffer is
-allocated in shared memory and the batch pickles as that one buffer plus a layout: one
-shared-memory handle per batch instead of one per tensor, and no copy when it is sent.
+in shared memory and the batch pickles as that one buffer plus a layout: one shared-memory
+handle per batch instead of one per tensor, and no copy when it is sent. Each worker reuses
+its shared buffers once the main process has let go of them (_BufferPool).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import os
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +36,9 @@ from reclake.features.definitions import SAMPLE_KEYS, SAMPLE_LABELS
 _BLOCK_ROWS = 4096
 # Start of each tensor in a packed batch buffer (cache-line aligned, any dtype fits).
 _ALIGN = 64
+# Shared-memory buffers a DataLoader worker keeps for reuse: DataLoader's prefetch (2 per
+# worker), one or two held by the training loop, one being filled, and room to spare.
+_POOL_SIZE = 8
 # Ids of hashed strings are non-negative int64; 0 is reserved for null.
 _HASH_MASK = (1 << 63) - 1
 
@@ -230,10 +236,7 @@ def gather(pieces: Sequence[Piece], shared: bool = False) -> dict[str, Any]:
         if a.dtype != object
     ]
     nbytes = sum(_aligned(rows * row_bytes) for *_, row_bytes in layout)
-    if shared:
-        buffer = torch.empty(0, dtype=torch.uint8).set_(torch.UntypedStorage._new_shared(nbytes))
-    else:
-        buffer = torch.empty(nbytes, dtype=torch.uint8)
+    buffer = _pool().take(nbytes) if shared else torch.empty(nbytes, dtype=torch.uint8)
     views = _carve(buffer.numpy(), layout, rows)
     for key, out in views.items():
         at = 0
@@ -311,5 +314,68 @@ class SharedBatch(dict):
 
 
 def _unpack(buffer: torch.Tensor, layout: list, rows: int, rest: dict, order: list) -> dict:
-    views = _carve(buffer.numpy(), layout, rows)
+    held = _Held(buffer)
+    # Tell the worker it may refill the buffer once the last view of it is gone.
+    weakref.finalize(held, _release, buffer.untyped_storage())
+    views = _carve(np.asarray(held), layout, rows)
     return {k: torch.from_numpy(views[k]) if k in views else rest[k] for k in order}
+
+
+class _Held:
+    """Root of the numpy views of a received buffer: every view (and every tensor made from
+    one) keeps it alive, so it dies with the last of them. Tensor.numpy() would root the
+    views at an object that can die before them."""
+
+    def __init__(self, buffer: torch.Tensor) -> None:
+        self.buffer = buffer
+        self.__array_interface__ = {
+            "data": (buffer.data_ptr(), False),
+            "shape": (buffer.numel(),),
+            "typestr": "|u1",
+            "version": 3,
+        }
+
+
+def _release(storage: torch.UntypedStorage) -> None:
+    storage[0] = 0
+
+
+class _BufferPool:
+    """Shared-memory buffers of one worker, reused once the main process let go of them.
+
+    A fresh shared buffer costs more than filling it (the kernel zeroes and maps every page,
+    in the worker and again in the main process, then frees them), so each worker keeps a few.
+    Byte 0 of a buffer is 1 while the main process may hold it: set when it is handed out,
+    cleared by the main process when the last tensor viewing it is freed (_release). A buffer
+    never released (a batch kept forever) is just not reused.
+    """
+
+    def __init__(self, size: int = _POOL_SIZE) -> None:
+        self.size = size
+        # (whole buffer: a header then the payload, numpy view of the whole buffer)
+        self.buffers: list[tuple[torch.Tensor, np.ndarray]] = []
+
+    def take(self, nbytes: int) -> torch.Tensor:
+        """A shared uint8 tensor of nbytes, marked held until the main process releases it."""
+        free = [i for i, (_, memory) in enumerate(self.buffers) if not memory[0]]
+        fits = [i for i in free if len(self.buffers[i][1]) >= _ALIGN + nbytes]
+        if fits:
+            whole, memory = self.buffers[fits[0]]
+        else:
+            storage = torch.UntypedStorage._new_shared(_ALIGN + nbytes)
+            whole = torch.empty(0, dtype=torch.uint8).set_(storage)
+            memory = whole.numpy()
+            if free:  # too small for this size: replace it
+                self.buffers[free[0]] = (whole, memory)
+            elif len(self.buffers) < self.size:
+                self.buffers.append((whole, memory))
+        memory[0] = 1
+        return whole[_ALIGN : _ALIGN + nbytes]
+
+
+_pools: dict[int, _BufferPool] = {}
+
+
+def _pool() -> _BufferPool:
+    # Keyed by process: a forked worker must never refill its parent's buffers.
+    return _pools.setdefault(os.getpid(), _BufferPool())
