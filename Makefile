@@ -15,9 +15,10 @@ demo: setup
 	$(PY) -m reclake.demo
 
 # Two workers, a test file each at a time: the Airflow end-to-end file mostly waits on
-# spark-submit start-ups, so it overlaps well with the in-process Spark tests.
+# spark-submit start-ups, so it overlaps well with the in-process Spark tests. Files go out in
+# collection order (e2e first, see tests/conftest.py), not most-tests-first.
 test: setup
-	$(VENV)/bin/pytest -n 2 --dist loadfile
+	$(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # Unit tests only: no Spark, no Airflow.
 test-fast: setup

@@ -32,3 +32,9 @@ def spark():
     )
     yield session
     session.stop()
+
+
+def pytest_collection_modifyitems(items):
+    """Airflow end-to-end tests first (stable otherwise): under `make test`'s two workers the
+    longest file then starts at once instead of after the Spark files."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
