@@ -32,7 +32,7 @@ class AirflowHome:
     @property
     def settings(self) -> Settings:
         """The reclake settings the DAG runs of this home see."""
-        return Settings.from_env({k: v for k, v in self.env.items() if k.startswith("RECLAKE_")})
+        return Settings.from_env(self.env)
 
     def _checked(self, call, *args, **kwargs):
         try:
