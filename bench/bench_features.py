@@ -261,9 +261,13 @@ def main(argv: list[str] | None = None) -> int:
         t8 = timed(
             "samples, 8 days history", lambda: build_training_samples(spark, lakes[8], M, M + HOUR)
         )
-        t15 = lakes.get(15) and timed(
-            "samples, 15 days history",
-            lambda: build_training_samples(spark, lakes[15], M, M + HOUR),
+        t15 = (
+            timed(
+                "samples, 15 days history",
+                lambda: build_training_samples(spark, lakes[15], M, M + HOUR),
+            )
+            if 15 in lakes
+            else None
         )
         tb = timed(
             "bootstrap of state(M) from 7 days of tiles (8 days history, reference)",
@@ -279,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             "samples_per_s_8d": round(n / t8),
             "ratio_8d_over_1d": round(t8 / t1, 2),
         }
-        if t15:
+        if t15 is not None:
             figures["samples_per_s_15d"] = round(n / t15)
             figures["ratio_15d_over_8d"] = round(t15 / t8, 2)
         if not args.skip_naive:
