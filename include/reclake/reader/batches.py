@@ -162,7 +162,7 @@ def _fill(out: Arrays, batch: pa.RecordBatch, spec: BatchSpec, start: int, stop:
         if column.null_count:
             if spec.null_mask:
                 out["dense_null"][start:stop, j] = column.is_null().to_numpy(zero_copy_only=False)
-            column = pc.fill_null(column, 0)
+            column = pc.fill_null(column, pa.scalar(0).cast(column.type))  # bool: False
         dense.append(_numpy(column))
     for a in range(0, stop - start, _BLOCK_ROWS):
         block = out["dense"][start + a : min(start + a + _BLOCK_ROWS, stop)]
@@ -228,6 +228,7 @@ def gather(pieces: Sequence[Piece], shared: bool = False) -> dict[str, Any]:
     DataLoader workers). Object columns (keys) stay numpy arrays.
     """
     first = pieces[0][0]
+    pieces = _merged(pieces)
     counts = [count(index) for _, index in pieces]
     rows = sum(counts)
     layout = [
@@ -254,6 +255,36 @@ def gather(pieces: Sequence[Piece], shared: bool = False) -> dict[str, Any]:
         else:
             batch[key] = np.concatenate([a[key][index] for a, index in pieces])
     return SharedBatch(batch, buffer, layout, rows) if shared else batch
+
+
+def _merged(pieces: Sequence[Piece]) -> list[Piece]:
+    """Adjacent runs of one window joined: the batches of a bundle are consecutive runs of the
+    window's order, so a bundle costs one copy per window and tensor, not one per batch."""
+    out: list[Piece] = []
+    for arrays, index in pieces:
+        joined = _joined(out[-1][1], index) if out and out[-1][0] is arrays else None
+        if joined is None:
+            out.append((arrays, index))
+        else:
+            out[-1] = (arrays, joined)
+    return out
+
+
+def _joined(a: np.ndarray | slice, b: np.ndarray | slice) -> np.ndarray | slice | None:
+    """a followed by b as one run, when b starts where a ends (slices, or views of one array)."""
+    if isinstance(a, slice) and isinstance(b, slice):
+        return slice(a.start, b.stop) if a.stop == b.start else None
+    if isinstance(a, slice) or isinstance(b, slice):
+        return None
+    base = a.base
+    if base is None or b.base is not base or base.ndim != 1 or not base.flags.c_contiguous:
+        return None
+    if not (a.flags.c_contiguous and b.flags.c_contiguous):
+        return None
+    if b.ctypes.data != a.ctypes.data + a.nbytes:
+        return None
+    at = (a.ctypes.data - base.ctypes.data) // base.itemsize
+    return base[at : at + len(a) + len(b)]
 
 
 def count(index: np.ndarray | slice) -> int:

@@ -221,7 +221,9 @@ class SnapshotDataset(IterableDataset):
                 start, skip_rows = skip_rows, 0
                 while start < n:
                     take = min(size - have, n - start)
-                    rows = slice(start, start + take) if order is None else order[start:][:take]
+                    rows = (
+                        slice(start, start + take) if order is None else order[start : start + take]
+                    )
                     pieces.append((arrays, rows))
                     have, start = have + take, start + take
                     if have == size:
