@@ -174,6 +174,30 @@ def build_lake(spark, root: Path, history_days: int, sizes: dict, impressions) -
     return settings
 
 
+def synthesize(spark, folder: Path, days: tuple[int, ...], sizes: dict) -> dict[int, Settings]:
+    """The lakes of `days` days of history under `folder`; lakes already there (from an
+    earlier run with the same sizes, see --lakes) are reused."""
+    marker = folder / "sizes.json"
+    if marker.exists() and json.loads(marker.read_text()) != sizes:
+        raise SystemExit(f"{folder} holds lakes of other sizes: {marker.read_text()}")
+    t0 = time.perf_counter()
+    imps = None
+    lakes = {}
+    for d in days:
+        root = folder / f"lake_{d}d"
+        if (root / "_built").exists():
+            lakes[d] = Settings(lake_root=root.as_uri(), spark_master="local[2]")
+            continue
+        if imps is None:
+            imps = synth_impressions(spark, sizes["impressions"], sizes["users"], sizes["items"])
+            imps = imps.localCheckpoint()  # every lake gets identical rows
+        lakes[d] = build_lake(spark, root, d, sizes, imps)
+        (root / "_built").touch()
+    marker.write_text(json.dumps(sizes))
+    print(f"  lakes ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return lakes
+
+
 def naive_samples(spark, settings: Settings):
     """The naive plan: join each impression to ALL of its entity's tiles (whole history, no
     partition pruning), then filter by window; same window, category and sequence features."""
@@ -233,6 +257,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="no 15-day lake (it only shows history beyond the look-back is never read)",
     )
+    p.add_argument(
+        "--lakes",
+        type=Path,
+        help="keep the synthesized lakes in this folder and reuse them in later runs "
+        "(re-runs of hour M then replace its samples, as a re-run in production does)",
+    )
     args = p.parse_args(argv)
     sizes = {k: max(1, int(v * args.scale)) for k, v in BASE.items()}
     # Full JIT and compiled expressions: a 1M-impression hour is a long-running job (see
@@ -247,12 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     spark = get_spark("bench-features", settings)
     spark.sparkContext.setLogLevel("ERROR")
     with tempfile.TemporaryDirectory(prefix="reclake-bench-features-") as tmp:
-        imps = synth_impressions(spark, sizes["impressions"], sizes["users"], sizes["items"])
-        imps = imps.localCheckpoint()  # both lakes get identical rows
-        t0 = time.perf_counter()
         days = (1, 8) if args.skip_15d else (1, 8, 15)
-        lakes = {d: build_lake(spark, Path(tmp) / f"lake_{d}d", d, sizes, imps) for d in days}
-        print(f"  synthesized in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        lakes = synthesize(spark, args.lakes or Path(tmp), days, sizes)
         n = sizes["impressions"]
         timed("warm-up (1d)", lambda: build_training_samples(spark, lakes[1], M, M + HOUR))
         t1 = timed(
