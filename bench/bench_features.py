@@ -131,11 +131,16 @@ def synth_tiles(spark, entity: Entity, hours: list[datetime], active: int, ids: 
     return tiles.repartitionByRange(len(hours), "hour")
 
 
+def lake_settings(root: Path) -> Settings:
+    """Settings of the benchmark lake at `root`."""
+    return Settings(lake_root=root.as_uri(), spark_master="local[2]")
+
+
 def build_lake(spark, root: Path, history_days: int, sizes: dict, impressions) -> Settings:
     """A lake with the measured hour's impressions, dimensions and `history_days` of tiles."""
     from pyspark.sql import functions as F
 
-    settings = Settings(lake_root=root.as_uri(), spark_master="local[2]")
+    settings = lake_settings(root)
     hours = list(hours_between(M - timedelta(days=history_days), M))
     _write(impressions, table("impressions_labeled"), IMPRESSIONS_LABELED_DDL, settings)
     cats = F.array(*(F.lit(c) for c in DEFINITIONS.categories))
@@ -186,7 +191,7 @@ def synthesize(spark, folder: Path, days: tuple[int, ...], sizes: dict) -> dict[
     for d in days:
         root = folder / f"lake_{d}d"
         if (root / "_built").exists():
-            lakes[d] = Settings(lake_root=root.as_uri(), spark_master="local[2]")
+            lakes[d] = lake_settings(root)
             continue
         if imps is None:
             imps = synth_impressions(spark, sizes["impressions"], sizes["users"], sizes["items"])
