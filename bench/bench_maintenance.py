@@ -1,36 +1,33 @@
 """Benchmark of hourly compaction + Z-order (`make bench-maintenance`).
 
-Synthesizes two tables from the same number of hourly appends (10 days by default), one
-delta-rs commit per hour (fast; the layout is what matters), then runs reclake's
-optimize_table on each (OPTIMIZE ... ZORDER BY the table's policy column) and prints, before
-and after:
-  - `events` (partitioned by event_date, Z-ordered by user_id): random user_id / item_id,
-    each append `--files` small files, as a multi-task Spark write leaves them;
+Synthesizes two tables from the same hourly appends (one day by default), one delta-rs commit
+per hour (fast; the layout is what matters), then runs reclake's optimize_table on each
+(OPTIMIZE ... ZORDER BY the table's policy columns) and prints, before and after:
+  - `events` (partitioned by event_date, Z-ordered by user_id, item_id): random user_id /
+    item_id, each append `--files` small files, as a multi-task Spark write leaves them;
   - `item_tiles_hourly` (partitioned by date, Z-ordered by item_id; schema from the feature
     definitions): one row per item with an impression in the hour, the impressions drawn by
     the generator's Zipf item popularity, so the active items per hour are heavy-tailed in
     their counts; an append this small is one file (delta-rs does not split it).
 For each table: file count, average file size and files per date partition; per lookup
 (user_id point and 1 % item_id range on events; item_id point and 1 % item_id range on the
-tiles; some within the last 3 dates) the files read as a fraction of all files and of the
-files in the partitions the query touches, from Delta min/max statistics (mean over many
-random keys) and from Spark's scan metric numFiles (one concrete key); the Spark query time
-before (time travel to the pre-optimize version) / after; the bytes an item_id range reads
-on each table; and the tiles Z-ordered at 1/16 of the target (`--tile-compare-kb`), the
-layout of an item table with many files per date. With --compare COLS `events` is also
-Z-ordered by COLS, for the trade-off.
+tiles; within the last date when there are several) the files read as a fraction of all files
+and of the files in the partitions the query touches, from Delta min/max statistics (mean over
+many random keys) and from Spark's scan metric numFiles (one concrete key); the Spark query
+time before (time travel to the pre-optimize version) / after; the bytes an item_id range
+reads on each table; and the tiles Z-ordered at 1/16 of the target (`--tile-compare-kb`).
+With --compare COLS `events` is also Z-ordered by COLS, for the trade-off.
 
-Scale: what decides the fraction read is files per date partition after compaction, so the
-default target file size is chosen to give the issue's scale at the policy's 32 MiB target
-(1M events/hour, about 54 bytes per bronze event: about 1.3 GB a day, about 39 files of
-32 MiB; `--target-kb 256` gives the 128 MiB-file case, about 10 files a day). The tile
-catalog is the 100k items shrunk by the same factor as the events (`--rows` of 1M an hour).
-A small Zipf catalog is more fully active (87 % of 400 items an hour against 65 % of 100k),
-and the target is calibrated on the bytes of events, so the scaled tiles come out about 3x too
-large against it: 2 files a date where the issue's scale gives one (the benchmark prints the
-estimate). Usage:
-  .venv/bin/python bench/bench_maintenance.py [--appends 240] [--rows 4000] [--target-kb 64]
-      [--tile-catalog N] [--tile-target-kb KB] [--tile-compare-kb KB] [--compare a,b]
+Scale: what decides the fraction read is files per date partition after compaction, not bytes,
+so the table is a scale model. The default gives about 1,100 files a date, the layout of a day
+of about 36 GB at the policy's 32 MiB target: about 28M events an hour at 54 bytes a bronze
+event (a billion users, under one event each a day). With two Z-order columns a lookup on one
+reads about 1/sqrt(files a date), so this is the volume at which both lookups stay under 10 %.
+The issue's ingest scale (1M events an hour, about 39 files of 32 MiB a day) is
+`--appends 240 --rows 4000 --files 4 --target-kb 64`. Usage:
+  .venv/bin/python bench/bench_maintenance.py [--appends 24] [--rows 125000] [--files 125]
+      [--target-kb 64] [--tile-catalog N] [--tile-target-kb KB] [--tile-compare-kb KB]
+      [--compare a,b]
 """
 
 from __future__ import annotations
@@ -59,14 +56,16 @@ from reclake.config import Settings
 from reclake.features.definitions import DEFINITIONS
 from reclake.generator_world import ITEM_POPULARITY_ZIPF
 from reclake.maintenance import skipping
-from reclake.maintenance.optimize import _run_optimize, optimize_table
+from reclake.maintenance.optimize import optimize_table, run_optimize
 from reclake.maintenance.policy import policy_for
 from reclake.snapshots.deltars import open_table, rs_uri
 from reclake.spark import get_spark
 from reclake.tables import table
 
 USERS, ITEMS = 200_000, 100_000
-ISSUE_EVENTS_PER_HOUR = 1_000_000  # the scale `--rows` stands for
+ISSUE_EVENTS_PER_HOUR = 1_000_000  # the issue's ingest scale; the tile catalog scales by it
+POLICY_FILE_MIB = 32  # the production target file size the scale model stands for
+BRONZE_EVENT_BYTES = 54  # one bronze event in Parquet (docs/maintenance.md)
 START = datetime(2026, 1, 1, tzinfo=UTC)
 KEYS = 200  # random keys per lookup for the Delta-statistics estimate
 ITEM = DEFINITIONS.entity("item")
@@ -299,9 +298,10 @@ def optimize(spark, settings: Settings, name: str, target_kb: int) -> tuple[int,
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--appends", type=int, default=240)
-    parser.add_argument("--rows", type=int, default=4000, help="events per hourly append")
-    parser.add_argument("--files", type=int, default=4, help="files per hourly append")
+    parser.add_argument("--appends", type=int, default=24)
+    parser.add_argument("--rows", type=int, default=125_000, help="events per hourly append")
+    # delta-rs writes at least about 1,000 rows a file: keep rows / files >= 1000.
+    parser.add_argument("--files", type=int, default=125, help="files per hourly append")
     parser.add_argument("--target-kb", type=int, default=64, help="OPTIMIZE target file size")
     parser.add_argument(
         "--tile-catalog",
@@ -369,18 +369,29 @@ def main(argv: list[str] | None = None) -> int:
     spark = get_spark("bench-maintenance", settings)
     rng = np.random.default_rng(11)
 
-    # events, Z-ordered by user_id
+    # events, Z-ordered by the policy's columns
     versions = optimize(spark, settings, "events", args.target_kb)
-    dates = sorted(skipping.files_per_partition(skipping.file_stats(uri), "event_date"))
+    zorder = ", ".join(policy_for(settings, "events").zorder_by)
+    per_date = skipping.files_per_partition(skipping.file_stats(uri), "event_date")
+    dates = sorted(per_date)
     item_range = ITEMS // 100
     lookups = [
         Lookup("user_id = u (all dates)", "user_id", 0, USERS),
-        Lookup("item_id 1% range, all dates (not Z-order key)", "item_id", item_range, ITEMS),
-        Lookup("user_id = u, last 3 dates", "user_id", 0, USERS, frozenset(dates[-3:])),
+        Lookup("item_id 1% range, all dates", "item_id", item_range, ITEMS),
     ]
+    if len(dates) > 1:
+        lookups.append(Lookup("user_id = u, last date", "user_id", 0, USERS, frozenset(dates[-1:])))
     keys = {lk.label: rng.integers(1, lk.space - lk.width, KEYS) for lk in lookups}
     _, events_after = report_table(spark, uri, versions, lookups, keys, args.runs)
     range_keys = keys[lookups[1].label]
+    files_a_date = statistics.mean(per_date.values())
+    day_gb = files_a_date * POLICY_FILE_MIB * 2**20 / 1e9
+    print(
+        f"\n  scale model: {files_a_date:,.0f} files a date after compaction is the layout of "
+        f"a day of about {day_gb:,.1f} GB at {POLICY_FILE_MIB} MiB files, about "
+        f"{day_gb * 1e9 / BRONZE_EVENT_BYTES / 24 / 1e6:,.1f}M events an hour at "
+        f"{BRONZE_EVENT_BYTES} bytes a bronze event"
+    )
 
     # item_tiles_hourly, Z-ordered by item_id
     tile_versions = optimize(spark, settings, TILES, tile_target_kb)
@@ -388,21 +399,15 @@ def main(argv: list[str] | None = None) -> int:
     tile_lookups = [
         Lookup("item_id = i (all dates)", "item_id", 0, ITEMS, None, "date"),
         Lookup("item_id 1% range, all dates", "item_id", item_range, ITEMS, None, "date"),
-        Lookup(
-            "item_id 1% range, last 3 dates",
-            "item_id",
-            item_range,
-            ITEMS,
-            frozenset(tile_dates[-3:]),
-            "date",
-        ),
     ]
+    if len(tile_dates) > 1:
+        last = frozenset(tile_dates[-1:])
+        tile_lookups.append(
+            Lookup("item_id 1% range, last date", "item_id", item_range, ITEMS, last, "date")
+        )
     # Point lookups of catalog items; the ranges use the same keys as on events.
-    tile_keys = {
-        tile_lookups[0].label: rng.choice(catalog_ids, KEYS),
-        tile_lookups[1].label: range_keys,
-        tile_lookups[2].label: range_keys,
-    }
+    tile_keys = {lk.label: range_keys for lk in tile_lookups[1:]}
+    tile_keys[tile_lookups[0].label] = rng.choice(catalog_ids, KEYS)
     _, tiles_after = report_table(
         spark, tiles_uri, tile_versions, tile_lookups, tile_keys, args.runs
     )
@@ -410,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n=== item_id 1% range, all dates, after optimize: KiB read (Delta stats, {KEYS} keys)")
     events_kib = lookups[1].mean_bytes(events_after, range_keys) / 1024
     tiles_kib = tile_lookups[1].mean_bytes(tiles_after, range_keys) / 1024
-    row("on events (Z-ordered by user_id)", f"{events_kib:.0f}")
+    row(f"on events (Z-ordered by {zorder})", f"{events_kib:.0f}")
     row(f"on {TILES} (Z-ordered by item_id)", f"{tiles_kib:.0f}")
 
     # At the issue's scale: active items an hour and tile bytes a day, against 32 MiB files.
@@ -427,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     if tile_compare_uri:
         policy = replace(policy_for(settings, TILES), target_file_bytes=args.tile_compare_kb * 1024)
         started = time.perf_counter()
-        _run_optimize(spark, tile_compare_uri, policy, None)
+        run_optimize(spark, tile_compare_uri, policy, None)
         alt = skipping.file_stats(tile_compare_uri)
         per_date = np.mean(list(skipping.files_per_partition(alt, "date").values()))
         print(
@@ -450,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         cols = tuple(c.strip() for c in args.compare.split(","))
         policy = replace(policy_for(settings, "events"), zorder_by=cols)
         started = time.perf_counter()
-        _run_optimize(spark, compare_uri, policy, None)
+        run_optimize(spark, compare_uri, policy, None)
         alt = skipping.file_stats(compare_uri)
         print(
             f"\ncompare: events Z-ordered by {', '.join(cols)} in "

@@ -117,7 +117,7 @@ def optimize_table(spark: SparkSession, settings: Settings, table: str) -> Optim
     version_produced, metrics, conflicts = None, {}, 0
     if chosen:
         predicate = partition_predicate(chosen.values())
-        outcome = retry_on_conflict(lambda: _run_optimize(spark, uri, policy, predicate))
+        outcome = retry_on_conflict(lambda: run_optimize(spark, uri, policy, predicate))
         metrics, conflicts = outcome.value, outcome.conflicts
         if int(metrics.get("numFilesAdded", 0) or 0) or int(metrics.get("numFilesRemoved", 0) or 0):
             version_produced = _optimize_version(uri, read_version)
@@ -174,7 +174,7 @@ def optimize_all(spark: SparkSession, settings: Settings) -> list[OptimizeReport
     ]
 
 
-def _run_optimize(
+def run_optimize(
     spark: SparkSession, uri: str, policy: MaintenancePolicy, predicate: str | None
 ) -> dict[str, Any]:
     """One OPTIMIZE (Z-order when the policy names columns); returns Delta's metrics."""
