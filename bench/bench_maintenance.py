@@ -19,8 +19,8 @@ reads on each table; and the tiles Z-ordered at 1/16 of the target (`--tile-comp
 With --compare COLS `events` is also Z-ordered by COLS, for the trade-off.
 
 Scale: what decides the fraction read is files per date partition after compaction, not bytes,
-so the table is a scale model. The default gives about 1,100 files a date, the layout of a day
-of about 36 GB at the policy's 32 MiB target: about 28M events an hour at 54 bytes a bronze
+so the table is a scale model. The default gives about 1,150 files a date, the layout of a day
+of about 39 GB at the policy's 32 MiB target: about 30M events an hour at 54 bytes a bronze
 event (a billion users, under one event each a day). With two Z-order columns a lookup on one
 reads about 1/sqrt(files a date), so this is the volume at which both lookups stay under 10 %.
 The issue's ingest scale (1M events an hour, about 39 files of 32 MiB a day) is

@@ -139,8 +139,9 @@ def test_policy_zorder_lets_user_and_item_lookups_skip_files(spark, settings):
     before = skipping.file_stats(uri)
     assert policy_for(settings, TABLE).zorder_by == ("user_id", "item_id")
 
-    optimize_table(spark, settings, TABLE)
+    report = optimize_table(spark, settings, TABLE)
     after = skipping.file_stats(uri)
+    assert report.files_after == after.num_rows
     assert min(skipping.files_per_partition(after, "event_date").values()) >= 12
     lookups = [("user_id", users[i], users[i]) for i in (0, 1500, 2999)]
     lookups += [("item_id", lo, lo + 30) for lo in (1, 1400, 2960)]  # 1 % of the item ids
