@@ -85,6 +85,33 @@ CASES = {
         "malformed_json",
         None,
     ),
+    "trailing_brace": (
+        json.dumps(event("x8")) + "}",
+        "malformed_json",
+        "text after the JSON object",
+    ),
+    "trailing_text_then_brace": (
+        json.dumps(event("x9")) + " x}",
+        "malformed_json",
+        "text after the JSON object",
+    ),
+    "closed_array_then_object": (
+        json.dumps(event("x10")) + ",0]{}",
+        "malformed_json",
+        "text after the JSON object",
+    ),
+    "comma_between_objects": (
+        json.dumps(event("x11")) + "," + json.dumps(event("x12")),
+        "malformed_json",
+        "text after the JSON object",
+    ),
+    "valid_braces_in_strings": (event("ok5", request_id='}{"x"}'), None, None),
+    "valid_nested_extra_field": (
+        {**event("ok6"), "ctx": {"a": {"b": [1, {"c": "}"}]}}},
+        None,
+        None,
+    ),
+    "valid_trailing_spaces": (json.dumps(event("ok7")) + "   ", None, None),
     "duplicate_key": ('{"event_id": "x5", "event_id": "x6"}', "malformed_json", None),
     "json_array": (json.dumps([event("x7")]), "not_object", None),
     "json_string": ('"hello"', "not_object", None),

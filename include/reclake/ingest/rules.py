@@ -65,12 +65,35 @@ def _present(name: str) -> Column:
     return _kind(name).isNotNull() & (_kind(name) != "VOID")
 
 
-def _glued(line: Column) -> Column:
-    """A second object after the first: `}` then optional space then `{`."""
-    # A line whose only `}` is its last character cannot hold two objects; the regex runs
-    # just for the rare line with a `}` inside, which keeps it off the hot path.
+# A JSON string literal, escapes included: its braces are text, not structure.
+_STRING_LITERAL = r'"(?:[^"\\]|\\.)*"'
+_OPENERS, _CLOSERS, _BLANKS = ("{", "["), ("}", "]"), (" ", "\t", "\r", "\n")
+
+
+def _text_after_value(line: Column) -> Column:
+    """True when something other than whitespace follows the line's first JSON value.
+
+    The parser stops after the first value and ignores the rest, so this walks the line's
+    structure itself: string literals are blanked, then a fold over the characters tracks the
+    bracket depth and flags any non-blank character after depth first returns to 0. Most lines
+    hold a single `}`, their last character, and skip the walk.
+    """
     only_close_at_end = F.instr(line, "}") == F.length(F.rtrim(line))
-    return F.when(only_close_at_end, F.lit(False)).otherwise(line.rlike(r"\}\s*\{"))
+    chars = F.split(F.regexp_replace(line, _STRING_LITERAL, '""'), "")
+    start = F.struct(
+        F.lit(0).alias("depth"), F.lit(False).alias("closed"), F.lit(False).alias("after")
+    )
+
+    def step(acc: Column, c: Column) -> Column:
+        depth = acc["depth"] + F.when(c.isin(*_OPENERS), 1).when(c.isin(*_CLOSERS), -1).otherwise(0)
+        return F.struct(
+            depth.alias("depth"),
+            (acc["closed"] | ((depth == 0) & c.isin(*_CLOSERS))).alias("closed"),
+            (acc["after"] | (acc["closed"] & ~c.isin(*_BLANKS))).alias("after"),
+        )
+
+    walked = F.aggregate(chars, start, step)["after"]
+    return F.when(only_close_at_end, F.lit(False)).otherwise(walked)
 
 
 def _rules(line: Column, arrival_hour: datetime, max_future_skew_minutes: int):
@@ -80,7 +103,7 @@ def _rules(line: Column, arrival_hour: datetime, max_future_skew_minutes: int):
         (~F.ltrim(line).startswith("{"), NOT_OBJECT, F.lit("line is not a JSON object")),
         # parse_json stops after the first value: refuse trailing text and glued records.
         (
-            ~F.rtrim(line).endswith("}") | _glued(line),
+            ~F.rtrim(line).endswith("}") | _text_after_value(line),
             MALFORMED_JSON,
             F.lit("text after the JSON object"),
         ),
