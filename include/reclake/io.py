@@ -37,16 +37,27 @@ def is_delta_table(spark: SparkSession, uri: str) -> bool:
 
 
 def ensure_table(spark: SparkSession, spec: TableSpec, ddl: str, settings: Settings) -> str:
-    """Create the table with its declared schema and partitioning unless it exists."""
+    """Create the table with its declared schema, partitioning and properties unless it
+    exists; an existing table gets declared properties it lacks (one commit, once)."""
     from delta.tables import DeltaTable
 
     uri = spec.uri(settings)
     # Delta compares LOCATION with Hadoop's qualified form (file:/x): file:///x counts as a
     # different path and fails with DELTA_AMBIGUOUS_PATHS_IN_CREATE_TABLE.
-    builder = DeltaTable.createIfNotExists(spark).location(uri.replace("file:///", "file:/", 1))
+    location = uri.replace("file:///", "file:/", 1)
+    if spec.properties and is_delta_table(spark, uri):
+        have = DeltaTable.forPath(spark, uri).detail().first()["properties"] or {}
+        missing = {k: v for k, v in spec.properties.items() if have.get(k) != v}
+        if missing:
+            pairs = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
+            spark.sql(f"ALTER TABLE delta.`{location}` SET TBLPROPERTIES ({pairs})")
+        return uri
+    builder = DeltaTable.createIfNotExists(spark).location(location)
     builder = builder.addColumns(schema_from_ddl(spark, ddl))
     if spec.partition_by:
         builder = builder.partitionedBy(*spec.partition_by)
+    for key, value in spec.properties.items():
+        builder = builder.property(key, value)
     builder.execute()
     return uri
 

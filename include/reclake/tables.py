@@ -19,6 +19,22 @@ class TableSpec:
     zorder_by: tuple[str, ...] = ()
     time_column: str | None = None
     description: str = ""
+    # Columns Delta keeps min/max statistics of, for file skipping (empty: Delta's default,
+    # the first 32 columns). Statistics cost write time per row and column, so a wide table
+    # keeps them only where queries filter or Z-order.
+    stats_columns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.stats_columns and not set(self.zorder_by) <= set(self.stats_columns):
+            # OPTIMIZE ZORDER BY refuses columns without statistics.
+            raise ValueError(f"{self.name}: stats_columns must include zorder_by")
+
+    @property
+    def properties(self) -> dict[str, str]:
+        """Delta table properties the declaration implies."""
+        if not self.stats_columns:
+            return {}
+        return {"delta.dataSkippingStatsColumns": ",".join(self.stats_columns)}
 
     def uri(self, settings: Settings) -> str:
         """Location of the table under the configured lake root."""
@@ -174,6 +190,8 @@ TABLES: dict[str, TableSpec] = {
             zorder_by=("user_id",),
             time_column="event_time",
             description="Point-in-time correct training samples: labels + features.",
+            # About 100 columns: statistics on all would cost about 9 % of the build's CPU.
+            stats_columns=("user_id", "item_id", "event_time", "event_hour"),
         ),
     )
 }

@@ -222,6 +222,24 @@ def test_samples_readable_by_delta_rs(spark, lake):
 
 
 @pytest.mark.integration
+def test_statistics_only_on_the_declared_columns(lake):
+    from deltalake import DeltaTable
+
+    settings, _, _ = lake
+    spec = table("training_samples")
+    dt = DeltaTable(spec.uri(settings))
+    assert dt.metadata().configuration["delta.dataSkippingStatsColumns"] == ",".join(
+        spec.stats_columns
+    )
+    adds = dt.get_add_actions(flatten=True).to_pylist()
+    assert adds and all(a["num_records"] for a in adds)
+    with_min = {k.removeprefix("min.") for k in adds[0] if k.startswith("min.")}
+    assert with_min == set(spec.stats_columns)
+    # The skipping the reader and the maintenance need still works on those columns.
+    assert all(a["min.user_id"] is not None and a["max.event_hour"] for a in adds)
+
+
+@pytest.mark.integration
 def test_asked_too_early_is_a_clear_error(spark, settings):
     write_labeled(spark, settings, [impression("x", H + timedelta(minutes=5))])
     with pytest.raises(InputsNotFinalError, match="build_tiles has not processed arrival 170"):

@@ -124,3 +124,15 @@ def test_hours_between_and_floor():
     assert floor_hour(parse_utc("2026-11-20T22:59:59.999Z")) == hours[0]
     with pytest.raises(ValueError, match="whole hours"):
         list(hours_between("2026-11-20T22:30Z", "2026-11-21T01:00Z"))
+
+
+def test_stats_columns_become_a_table_property_and_cover_the_zorder_columns():
+    from reclake.tables import TableSpec
+
+    samples = table("training_samples")
+    assert samples.properties == {
+        "delta.dataSkippingStatsColumns": "user_id,item_id,event_time,event_hour"
+    }
+    assert table("events").properties == {}  # Delta's default: the first 32 columns
+    with pytest.raises(ValueError, match="stats_columns must include zorder_by"):
+        TableSpec("t", "x/t", keys=("id",), zorder_by=("user_id",), stats_columns=("id",))

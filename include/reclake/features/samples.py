@@ -253,6 +253,9 @@ def build_training_samples(
         .filter(F.col("event_date").isin(dates_of(hours)))
         .filter((F.col("event_hour") >= start) & (F.col("event_hour") < end))
         .select(*keep)
+        # The labeled table holds a few files per hour: hash the hour's rows over the shuffle
+        # partitions so the joins and the write (one stage) keep every core busy to the end.
+        .repartition(settings.spark_shuffle_partitions, "user_id")
     )
     build_window_states(spark, settings, start, end, definitions)
     features = {

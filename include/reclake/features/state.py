@@ -31,7 +31,7 @@ from reclake.config import Settings
 from reclake.features.definitions import (
     DEFINITIONS,
     RECENT_PLAYS,
-    RECENT_PLAYS_TYPE,
+    STATE_PLAYS_TYPE,
     Entity,
     FeatureDefinitions,
 )
@@ -62,8 +62,10 @@ def state_spec(entity: Entity) -> TableSpec:
 
 
 def definitions_fingerprint(definitions: FeatureDefinitions) -> str:
-    """A stable id of the definitions: a state computed for others is never reused."""
-    return hashlib.sha256(repr(definitions).encode("utf-8")).hexdigest()[:16]
+    """A stable id of the definitions and of the state's columns: a state computed for other
+    definitions, or stored in another form, is never reused."""
+    forms = [definitions.state_ddl(e) for e in definitions.entities]
+    return hashlib.sha256(repr((definitions, forms)).encode("utf-8")).hexdigest()[:16]
 
 
 # ---- pure transforms ------------------------------------------------------------------------
@@ -76,7 +78,8 @@ def _hour_index(column: str) -> Column:
 
 
 def _finish(grouped: DataFrame, entity: Entity, hour: datetime, defs: FeatureDefinitions):
-    """Trim the sequence to the look-back and N newest, drop empty entities, add hour/date."""
+    """Trim the sequence (`_plays`, newest first) to the look-back and the N newest, drop empty
+    entities, add hour/date."""
     from pyspark.sql import functions as F
 
     sums = [name for name, _, _ in defs.state_sums(entity)]
@@ -85,15 +88,24 @@ def _finish(grouped: DataFrame, entity: Entity, hour: datetime, defs: FeatureDef
         keep = keep | (F.col(name) != 0)
     if entity.play_sequence:
         since = F.expr(sql_timestamp(hour - timedelta(hours=defs.sequence_lookback_hours)))
+        # Newest first, so the plays inside the look-back are a prefix: filter keeps the order.
         recent = F.filter("_plays", lambda x: x["event_time"] >= since)
-        # (event_time, event_id) descending: newest first, ties by the larger event_id first.
-        newest = F.slice(F.sort_array(recent, asc=False), 1, defs.sequence_length)
-        grouped = grouped.withColumn(RECENT_PLAYS, newest.cast(RECENT_PLAYS_TYPE))
+        newest = F.slice(recent, 1, defs.sequence_length)
+        grouped = grouped.withColumn(RECENT_PLAYS, newest.cast(STATE_PLAYS_TYPE))
         keep = keep | (F.size(RECENT_PLAYS) > 0)
     out = grouped.filter(keep).withColumns(
         {"hour": F.expr(sql_timestamp(hour)), "date": F.lit(parse_utc(hour).date())}
     )
     return out.select(*(name for name, _ in defs.state_columns(entity)))
+
+
+def _newest_first(tile_plays: Column) -> Column:
+    """Tile plays newest first by (event_time, event_id), in the state's form (no event_id)."""
+    from pyspark.sql import functions as F
+
+    fields = ("event_time", "item_id")
+    ordered = F.sort_array(tile_plays, asc=False)
+    return F.transform(ordered, lambda x: F.struct(*(x[f].alias(f) for f in fields)))
 
 
 def bootstrap_state(
@@ -117,7 +129,7 @@ def bootstrap_state(
         for name, source, hours in definitions.state_sums(entity)
     ]
     if entity.play_sequence:
-        aggs.append(F.flatten(F.collect_list(RECENT_PLAYS)).alias("_plays"))
+        aggs.append(_newest_first(F.flatten(F.collect_list(RECENT_PLAYS))).alias("_plays"))
     grouped = t.groupBy(F.col(entity.key)).agg(*aggs)
     return _finish(grouped, entity, hour, definitions)
 
@@ -146,22 +158,28 @@ def step_state(
     entering = hour - HOUR
     t = tiles.filter(F.col("hour").isin(step_tile_hours(hour, definitions)))
     is_new = F.col("hour") == F.expr(sql_timestamp(entering))
+    names = [name for name, _, _ in definitions.state_sums(entity)]
     contributions = []
     for name, source, hours in definitions.state_sums(entity):
         leaving = F.col("hour") == F.expr(sql_timestamp(entering - timedelta(hours=hours)))
         delta = F.when(is_new, F.col(source)).when(leaving, -F.col(source)).otherwise(F.lit(0))
         contributions.append(delta.cast("bigint").alias(name))
-    names = [name for name, _, _ in definitions.state_sums(entity)]
-    base = [F.col(entity.key), *(F.col(n) for n in names)]
+    # Only the sums go through the aggregate, a plain code-generated hash aggregate; the plays
+    # join afterwards. Carrying the play arrays through it (collect_list) made it an
+    # interpreted object aggregate, and the whole step twice as slow.
+    changes = t.select(entity.key, *contributions)
+    both = previous.select(entity.key, *names).unionByName(changes)
+    out = both.groupBy(entity.key).agg(*(F.sum(n).cast("bigint").alias(n) for n in names))
     if entity.play_sequence:
-        contributions.append(F.when(is_new, F.col(RECENT_PLAYS)).alias("_plays"))
-        base.append(F.col(RECENT_PLAYS).alias("_plays"))
-    changes = t.select(F.col(entity.key), *contributions)
-    both = previous.select(*base).unionByName(changes)
-    aggs = [F.sum(n).cast("bigint").alias(n) for n in names]
-    if entity.play_sequence:
-        aggs.append(F.flatten(F.collect_list("_plays")).alias("_plays"))
-    return _finish(both.groupBy(entity.key).agg(*aggs), entity, hour, definitions)
+        # One state row and one tile per entity and hour. Hour H - 1h's plays are newer than
+        # every play the previous state kept: the sequence is those plays, then the kept ones.
+        kept = previous.select(entity.key, F.col(RECENT_PLAYS).alias("_kept"))
+        new = t.filter(is_new).select(entity.key, _newest_first(RECENT_PLAYS).alias("_new"))
+        out = out.join(kept, entity.key, "left").join(new, entity.key, "left")
+        empty = F.array().cast(STATE_PLAYS_TYPE)
+        plays = F.concat(F.coalesce("_new", empty), F.coalesce("_kept", empty))
+        out = out.withColumn("_plays", plays)
+    return _finish(out, entity, hour, definitions)
 
 
 # ---- I/O ------------------------------------------------------------------------------------
@@ -254,14 +272,19 @@ def _ensure_state_table(
     ddl = definitions.state_ddl(entity)
     uri = spec.uri(settings)
     if is_delta_table(spark, uri):
-        have = read_table(spark, spec, settings).columns
-        if have == [n for n, _ in definitions.state_columns(entity)]:
+        want = schema_from_ddl(spark, ddl)
+        if _shape(read_table(spark, spec, settings).schema) == _shape(want):
             return
-        empty = spark.createDataFrame([], schema_from_ddl(spark, ddl))
+        empty = spark.createDataFrame([], want)
         writer = empty.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
         writer.partitionBy(*spec.partition_by).save(uri)
         return
     ensure_table(spark, spec, ddl, settings)
+
+
+def _shape(schema) -> list[tuple[str, str]]:
+    """Column names and types, nullability aside (Delta stores nested fields as nullable)."""
+    return [(f.name, f.dataType.simpleString()) for f in schema.fields]
 
 
 def build_window_states(
