@@ -223,6 +223,7 @@ def test_samples_readable_by_delta_rs(spark, lake):
 
 @pytest.mark.integration
 def test_statistics_only_on_the_declared_columns(lake):
+    import pyarrow as pa
     from deltalake import DeltaTable
 
     settings, _, _ = lake
@@ -231,7 +232,7 @@ def test_statistics_only_on_the_declared_columns(lake):
     assert dt.metadata().configuration["delta.dataSkippingStatsColumns"] == ",".join(
         spec.stats_columns
     )
-    adds = dt.get_add_actions(flatten=True).to_pylist()
+    adds = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
     assert adds and all(a["num_records"] for a in adds)
     with_min = {k.removeprefix("min.") for k in adds[0] if k.startswith("min.")}
     assert with_min == set(spec.stats_columns)
