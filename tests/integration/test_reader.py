@@ -3,11 +3,13 @@ the registry): exactly-once sharding, determinism, resume, filters, batch format
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import Counter
 
 import deltalake
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
@@ -66,6 +68,27 @@ def test_every_row_exactly_once_across_ranks_and_workers(lake):
     assert len(seen) == len(expected) == ROWS
     assert Counter(seen) == Counter(expected)  # same multiset: no loss, no duplicate
     assert sorted(per_stream) == [(0, 0), (0, 1), (1, 0), (1, 1)]  # all four streams read
+
+
+class _DecodeThreads(SnapshotDataset):
+    """Tags each batch with the size of pyarrow's decode pool in the process that cut it."""
+
+    def __iter__(self):
+        for batch in super().__iter__():
+            batch["decode_threads"] = pa.cpu_count()
+            yield batch
+
+
+def test_workers_split_the_decode_threads(lake):
+    _, snap = lake
+    options = {"batch_size": 64, "shuffle_buffer": 500}
+    seen = {
+        b["decode_threads"]
+        for b in DataLoader(_DecodeThreads(snap, **options), batch_size=None, num_workers=2)
+    }
+    assert seen == {max(1, os.cpu_count() // 2)}
+    # The main process keeps its own pool untouched.
+    assert {b["decode_threads"] for b in _DecodeThreads(snap, **options)} == {pa.cpu_count()}
 
 
 def test_same_seed_and_epoch_same_order_other_epoch_other_order(lake):
