@@ -42,17 +42,10 @@ def ensure_table(spark: SparkSession, spec: TableSpec, ddl: str, settings: Setti
     from delta.tables import DeltaTable
 
     uri = spec.uri(settings)
-    # Delta compares LOCATION with Hadoop's qualified form (file:/x): file:///x counts as a
-    # different path and fails with DELTA_AMBIGUOUS_PATHS_IN_CREATE_TABLE.
-    location = uri.replace("file:///", "file:/", 1)
     if spec.properties and is_delta_table(spark, uri):
-        have = DeltaTable.forPath(spark, uri).detail().first()["properties"] or {}
-        missing = {k: v for k, v in spec.properties.items() if have.get(k) != v}
-        if missing:
-            pairs = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
-            spark.sql(f"ALTER TABLE delta.`{location}` SET TBLPROPERTIES ({pairs})")
+        set_table_properties(spark, uri, spec.properties)
         return uri
-    builder = DeltaTable.createIfNotExists(spark).location(location)
+    builder = DeltaTable.createIfNotExists(spark).location(_location(uri))
     builder = builder.addColumns(schema_from_ddl(spark, ddl))
     if spec.partition_by:
         builder = builder.partitionedBy(*spec.partition_by)
@@ -60,6 +53,33 @@ def ensure_table(spark: SparkSession, spec: TableSpec, ddl: str, settings: Setti
         builder = builder.property(key, value)
     builder.execute()
     return uri
+
+
+def set_table_properties(spark: SparkSession, uri: str, properties: dict[str, str]) -> dict:
+    """Give an existing Delta table these properties in one commit (retried on a concurrent
+    commit), skipped when it already has them; returns the ones that changed."""
+    from reclake.maintenance.retry import retry_on_conflict
+    from reclake.snapshots.deltars import open_table
+
+    # The log is read by delta-rs: no Spark job just to learn nothing needs doing.
+    have = open_table(uri).metadata().configuration
+    changed = {k: v for k, v in properties.items() if have.get(k) != v}
+    if changed:
+        pairs = ", ".join(f"'{_quoted(k)}' = '{_quoted(v)}'" for k, v in changed.items())
+        location = _location(uri).replace("`", "``")
+        statement = f"ALTER TABLE delta.`{location}` SET TBLPROPERTIES ({pairs})"
+        retry_on_conflict(lambda: spark.sql(statement).collect())
+    return changed
+
+
+def _location(uri: str) -> str:
+    # Delta compares LOCATION with Hadoop's qualified form (file:/x): file:///x counts as a
+    # different path and fails with DELTA_AMBIGUOUS_PATHS_IN_CREATE_TABLE.
+    return uri.replace("file:///", "file:/", 1)
+
+
+def _quoted(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def read_table(

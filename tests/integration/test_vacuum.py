@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
+from reclake.io import set_table_properties
 from reclake.maintenance import log as mlog
 from reclake.maintenance.optimize import optimize_table
 from reclake.maintenance.vacuum import (
@@ -137,6 +138,20 @@ def test_vacuum_keeps_live_snapshot_files_and_reclaims_them_after_expiry(spark, 
     with pytest.raises(SnapshotExpired):
         resolve_snapshot(settings, old.id)
     assert arrow_checksum(new) == spark_checksum(spark, settings, new)
+
+
+def test_set_table_properties_commits_only_what_differs(spark, settings):
+    write(spark, settings, D1, "a")
+    uri = table(TABLE).uri(settings)
+    before = DeltaTable(uri).version()
+    wanted = {"delta.logRetentionDuration": "interval 45 days", "reclake.note": "it's \\ kept"}
+    assert set_table_properties(spark, uri, wanted) == wanted
+    after = DeltaTable(uri)
+    assert after.version() == before + 1  # one commit for both
+    assert {k: after.metadata().configuration[k] for k in wanted} == wanted
+    # Already there: nothing to change, no commit.
+    assert set_table_properties(spark, uri, wanted) == {}
+    assert DeltaTable(uri).version() == before + 1
 
 
 def test_select_deletable_keeps_every_reason():

@@ -26,10 +26,10 @@ from pyarrow import fs as pafs
 
 from reclake import lakefs
 from reclake.config import Settings
+from reclake.io import set_table_properties
 from reclake.maintenance import deltalog
 from reclake.maintenance import log as mlog
 from reclake.maintenance.policy import policy_for
-from reclake.maintenance.retry import retry_on_conflict
 from reclake.snapshots import list_snapshots
 from reclake.snapshots.deltars import open_table
 from reclake.tables import table as table_spec
@@ -249,12 +249,7 @@ def keep_log_for_snapshots(
     days = log_retention_to_set(current, policy.log_retention_days, max(ages, default=None))
     if days is None:
         return None
-    location = uri.replace("`", "``")
-    statement = (
-        f"ALTER TABLE delta.`{location}` SET TBLPROPERTIES "
-        f"('{LOG_RETENTION_KEY}' = 'interval {days} days')"
-    )
-    retry_on_conflict(lambda: spark.sql(statement).collect())
+    set_table_properties(spark, uri, {LOG_RETENTION_KEY: f"interval {days} days"})
     return days
 
 
