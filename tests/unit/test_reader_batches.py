@@ -45,6 +45,35 @@ def _table(offset: int = 0) -> pa.Table:
     )
 
 
+def test_threads_fill_the_same_arrays_as_one():
+    # Big enough (several _BLOCK_ROWS per batch) for the rows to be split between threads,
+    # with chunked tables and a sliced one so the row offsets of each piece matter.
+    rng = np.random.default_rng(5)
+    tables = []
+    for size in (9000, 20000, 7001):
+        ids = rng.integers(0, 1000, size)
+        tables.append(
+            pa.table(
+                {
+                    "count": pa.array(ids, mask=ids % 7 == 0),
+                    "ratio": pa.array(rng.random(size), mask=ids % 5 == 0),
+                    "played": pa.array(ids % 2 == 0),
+                    "user_id": pa.array(np.arange(size, dtype=np.int64)),
+                    "seq": pa.array([list(range(i % 5)) for i in ids], pa.list_(pa.int64())),
+                }
+            )
+        )
+    tables[1] = pa.concat_tables([tables[1].slice(0, 11000), tables[1].slice(11000)])
+    tables[2] = tables[2].slice(1)
+    one, four = to_arrays(tables, SPEC, threads=1), to_arrays(tables, SPEC, threads=4)
+    assert len(one["label"]) == 9000 + 20000 + 7000
+    for key in one:
+        np.testing.assert_array_equal(four[key], one[key], err_msg=key)
+    # Spot check against the source: the last table's last row.
+    assert one["user_id"][-1] == 7000
+    assert one["sequence_len"][-1] == ids[-1] % 5
+
+
 def test_arrays_from_several_tables_and_chunks():
     sliced = _table(100).slice(1)  # a sliced list column: offsets do not start at 0
     arrays = to_arrays([_table(), sliced], SPEC)

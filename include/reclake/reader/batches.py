@@ -21,6 +21,7 @@ import math
 import os
 import weakref
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,8 +129,9 @@ def string_id(value: str) -> int:
     return (int.from_bytes(digest, "little") & _HASH_MASK) or 1
 
 
-def to_arrays(tables: Sequence[pa.Table], spec: BatchSpec) -> Arrays:
-    """Convert the rows of several tables into one set of owned numpy arrays (row order kept)."""
+def to_arrays(tables: Sequence[pa.Table], spec: BatchSpec, threads: int = 1) -> Arrays:
+    """Convert the rows of several tables into one set of owned numpy arrays (row order kept),
+    in up to `threads` threads, each filling its own range of rows."""
     n = sum(t.num_rows for t in tables)
     out: Arrays = {
         "dense": np.empty((n, len(spec.features)), dtype=spec.numpy_dtype),
@@ -146,16 +148,40 @@ def to_arrays(tables: Sequence[pa.Table], spec: BatchSpec) -> Arrays:
         out["sequence_len"] = np.empty(n, dtype=np.int64)
     for name in spec.keys:
         out[name] = np.empty(n, dtype=object)
-    start = 0
+    parts, start = [], 0
     for table in tables:
         for batch in table.to_batches():
-            stop = start + batch.num_rows
-            _fill(out, batch, spec, start, stop)
-            start = stop
+            parts += _row_ranges(batch, start, threads)
+            start += batch.num_rows
+    if threads > 1 and len(parts) > 1:
+        # numpy and pyarrow release the GIL while they copy, so the threads run in parallel.
+        list(_executor(threads).map(lambda part: _fill(out, *part, spec), parts))
+    else:
+        for part in parts:
+            _fill(out, *part, spec)
     return out
 
 
-def _fill(out: Arrays, batch: pa.RecordBatch, spec: BatchSpec, start: int, stop: int) -> None:
+def _row_ranges(batch: pa.RecordBatch, start: int, parts: int) -> list[tuple]:
+    """(rows, first output row) pieces of a batch: about `parts` of them, none tiny."""
+    n = batch.num_rows
+    step = max(_BLOCK_ROWS, -(-n // parts))
+    return [(batch.slice(a, step), start + a) for a in range(0, n, step)] or [(batch, start)]
+
+
+_executors: dict[tuple[int, int], ThreadPoolExecutor] = {}
+
+
+def _executor(threads: int) -> ThreadPoolExecutor:
+    # Keyed by process too: a forked DataLoader worker inherits the dict but not the threads.
+    key = (os.getpid(), threads)
+    if key not in _executors:
+        _executors[key] = ThreadPoolExecutor(threads, thread_name_prefix="reclake-convert")
+    return _executors[key]
+
+
+def _fill(out: Arrays, batch: pa.RecordBatch, start: int, spec: BatchSpec) -> None:
+    stop = start + batch.num_rows
     dense = []
     for j, name in enumerate(spec.features):
         column = batch.column(name)
