@@ -86,7 +86,7 @@ def test_workers_split_the_decode_threads(lake):
         b["decode_threads"]
         for b in DataLoader(_DecodeThreads(snap, **options), batch_size=None, num_workers=2)
     }
-    assert seen == {max(1, os.cpu_count() // 2)}
+    assert seen == {max(1, len(os.sched_getaffinity(0)) // 2)}
     # The main process keeps its own pool untouched.
     assert {b["decode_threads"] for b in _DecodeThreads(snap, **options)} == {pa.cpu_count()}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from reclake.reader.sharding import Stream, WorkUnit, epoch_units, shard, windows
@@ -42,3 +44,17 @@ def test_windows_hold_at_least_min_rows_and_keep_order():
 def test_invalid_stream_is_refused():
     with pytest.raises(ValueError):
         Stream(rank=2, world_size=2)
+
+
+def test_cores_per_stream_counts_the_cpus_this_process_may_use():
+    from reclake.reader.dataset import _cores_per_stream
+
+    allowed = os.sched_getaffinity(0)
+    assert _cores_per_stream(1) == len(allowed)
+    assert _cores_per_stream(2) == max(1, len(allowed) // 2)
+    assert _cores_per_stream(len(allowed) + 1) == 1  # never zero threads
+    os.sched_setaffinity(0, {min(allowed)})  # as `taskset -c N` would
+    try:
+        assert _cores_per_stream(1) == 1
+    finally:
+        os.sched_setaffinity(0, allowed)

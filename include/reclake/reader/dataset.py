@@ -259,7 +259,9 @@ class SnapshotDataset(IterableDataset):
 
 def _cores_per_stream(num_workers: int) -> int:
     """Cores one reading process may keep busy: its share when DataLoader workers split them."""
-    return max(1, (os.cpu_count() or 1) // num_workers)
+    # The CPUs this process may run on (taskset, cpusets), not every core of the host.
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (usable or 1) // num_workers)
 
 
 def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
