@@ -9,7 +9,7 @@ calls (Delta prefixes its own jobs with "Delta: "). Record a log with:
     --conf spark.eventLog.dir=file:///tmp/ev --conf spark.eventLog.compress=false pyspark-shell"
 
 Usage: .venv/bin/python bench/stage_timeline.py LOG [--since EPOCH_SECONDS]
-LOG is an event log file, or a folder: its newest file (recursively) is read.
+LOG is an event log file, or a folder: its newest event log (recursively) is read.
 """
 
 from __future__ import annotations
@@ -78,10 +78,15 @@ def timeline(stages: list[Stage]) -> list[str]:
     return out
 
 
-def _log_file(path: Path) -> Path:
-    if path.is_dir():
-        return max((p for p in path.rglob("*") if p.is_file()), key=lambda p: p.stat().st_mtime)
-    return path
+def log_file(path: Path) -> Path:
+    """The event log a path names: the file itself, or a folder's newest log file (rolling
+    logs keep events in `events_*` files beside an `appstatus_*` marker)."""
+    if not path.is_dir():
+        return path
+    logs = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith("appstatus_")]
+    if not logs:
+        raise FileNotFoundError(f"no event log under {path}")
+    return max(logs, key=lambda p: p.stat().st_mtime)
 
 
 def main() -> int:
@@ -92,7 +97,7 @@ def main() -> int:
         "--since", type=float, default=0.0, help="epoch seconds; earlier stages are left out"
     )
     args = parser.parse_args()
-    with _log_file(args.log).open() as lines:
+    with log_file(args.log).open() as lines:
         stages = [s for s in read_stages(lines) if s.start >= args.since * 1000]
     print("\n".join(timeline(stages)))
     return 0

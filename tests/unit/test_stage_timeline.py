@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 
-from bench.stage_timeline import read_stages, timeline
+from bench.stage_timeline import log_file, read_stages, timeline
 
 
 def _job(stages, description=None):
@@ -41,3 +42,15 @@ def test_stages_in_start_order_with_gaps_and_descriptions():
 
 def test_empty_log():
     assert timeline(read_stages([])) == ["no completed stages"]
+
+
+def test_a_folder_gives_its_newest_event_log_not_the_status_marker(tmp_path):
+    app = tmp_path / "eventlog_v2_local-1"
+    app.mkdir()
+    old, new = app / "events_1_local-1", app / "events_2_local-1"
+    marker = app / "appstatus_local-1.inprogress"
+    for i, path in enumerate((old, new, marker)):
+        path.write_text("")
+        os.utime(path, (1000 + i, 1000 + i))  # the marker is the newest file
+    assert log_file(tmp_path) == new
+    assert log_file(old) == old
