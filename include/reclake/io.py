@@ -55,14 +55,19 @@ def ensure_table(spark: SparkSession, spec: TableSpec, ddl: str, settings: Setti
     return uri
 
 
-def set_table_properties(spark: SparkSession, uri: str, properties: dict[str, str]) -> dict:
+def set_table_properties(
+    spark: SparkSession, uri: str, properties: dict[str, str], current: dict | None = None
+) -> dict:
     """Give an existing Delta table these properties in one commit (retried on a concurrent
-    commit), skipped when it already has them; returns the ones that changed."""
+    commit), skipped when it already has them; returns the ones that changed.
+
+    `current` is the table's configuration when the caller has just read it (saves a read).
+    """
     from reclake.maintenance.retry import retry_on_conflict
     from reclake.snapshots.deltars import open_table
 
     # The log is read by delta-rs: no Spark job just to learn nothing needs doing.
-    have = open_table(uri).metadata().configuration
+    have = open_table(uri).metadata().configuration if current is None else current
     changed = {k: v for k, v in properties.items() if have.get(k) != v}
     if changed:
         pairs = ", ".join(f"'{_quoted(k)}' = '{_quoted(v)}'" for k, v in changed.items())

@@ -81,7 +81,11 @@ RECENT_PLAYS_TYPE = "ARRAY<STRUCT<event_time: TIMESTAMP, event_id: STRING, item_
 # The window state's plays, newest first, without event_id: ties (same event_time) only occur
 # within one hour, and each hour's plays enter the state already in order, so the state never
 # sorts again. The id strings were most of the state's bytes.
-STATE_PLAYS_TYPE = "ARRAY<STRUCT<event_time: TIMESTAMP, item_id: BIGINT>>"
+STATE_PLAY_FIELDS: tuple[tuple[str, str], ...] = (
+    ("event_time", "TIMESTAMP"),
+    ("item_id", "BIGINT"),
+)
+STATE_PLAYS_TYPE = f"ARRAY<STRUCT<{', '.join(f'{n}: {t}' for n, t in STATE_PLAY_FIELDS)}>>"
 
 SAMPLE_KEYS: tuple[tuple[str, str], ...] = (
     ("event_id", "STRING NOT NULL"),

@@ -31,6 +31,7 @@ from reclake.config import Settings
 from reclake.features.definitions import (
     DEFINITIONS,
     RECENT_PLAYS,
+    STATE_PLAY_FIELDS,
     STATE_PLAYS_TYPE,
     Entity,
     FeatureDefinitions,
@@ -103,9 +104,8 @@ def _newest_first(tile_plays: Column) -> Column:
     """Tile plays newest first by (event_time, event_id), in the state's form (no event_id)."""
     from pyspark.sql import functions as F
 
-    fields = ("event_time", "item_id")
     ordered = F.sort_array(tile_plays, asc=False)
-    return F.transform(ordered, lambda x: F.struct(*(x[f].alias(f) for f in fields)))
+    return F.transform(ordered, lambda x: F.struct(*(x[f].alias(f) for f, _ in STATE_PLAY_FIELDS)))
 
 
 def bootstrap_state(

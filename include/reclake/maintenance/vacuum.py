@@ -249,7 +249,7 @@ def keep_log_for_snapshots(
     days = log_retention_to_set(current, policy.log_retention_days, max(ages, default=None))
     if days is None:
         return None
-    set_table_properties(spark, uri, {LOG_RETENTION_KEY: f"interval {days} days"})
+    set_table_properties(spark, uri, {LOG_RETENTION_KEY: f"interval {days} days"}, config)
     return days
 
 
