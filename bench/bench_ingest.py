@@ -128,22 +128,19 @@ def main(argv: list[str] | None = None) -> int:
 def floor(spark, settings, hour: str, out: str, dedupe: bool) -> int:
     """Write the hour's rows that Spark's typed JSON reader accepts as bronze rows to a fresh
     Delta table (with the ingest's dedupe when asked); returns the rows written."""
-    from datetime import timedelta
-
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     from reclake.contract import EVENT_FIELDS
     from reclake.ingest import transform
     from reclake.ingest.layout import drop_uri
-    from reclake.ingest.run import _ids_in_other_hours
-    from reclake.timeutil import HOUR, parse_utc
+    from reclake.ingest.rules import SQL_TYPE, future_horizon
+    from reclake.ingest.run import ids_in_other_hours
+    from reclake.timeutil import parse_utc
 
     arrival = parse_utc(hour)
-    skew = timedelta(minutes=settings.max_future_skew_minutes)
-    typed = ", ".join(
-        f"{f.name} {'STRING' if f.json_type == 'string' else 'BIGINT'}" for f in EVENT_FIELDS
-    )
+    horizon = future_horizon(arrival, settings.max_future_skew_minutes)
+    typed = ", ".join(f"{f.name} {SQL_TYPE[f.json_type]}" for f in EVENT_FIELDS)
     rows = (
         spark.read.schema(typed)
         .json(drop_uri(settings, arrival))
@@ -155,14 +152,14 @@ def floor(spark, settings, hour: str, out: str, dedupe: bool) -> int:
         )
         .withColumn("event_time", F.col("event_time").try_cast("timestamp"))
         # The future-timestamp rule, so the table gets the bronze's partitions, not hundreds.
-        .where(F.col("event_time") <= F.lit(arrival + HOUR + skew))
+        .where(F.col("event_time") <= F.lit(horizon))
     )
     rows = transform.with_lateness(rows, arrival, settings.allowed_lateness_hours)
     if dedupe:
         # As the ingest does: parse once, learn the dates, then dedupe against those dates.
         rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
         dates = [r[0] for r in rows.select("event_date").distinct().collect()]
-        fated = transform.assign_fates(rows, _ids_in_other_hours(spark, settings, arrival, dates))
+        fated = transform.assign_fates(rows, ids_in_other_hours(spark, settings, arrival, dates))
     else:
         fated = rows.withColumn("fate", F.lit(transform.NEW))
     bronze = transform.bronze_rows(fated)

@@ -46,7 +46,8 @@ EVENT_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d
 
 # Variant type names (schema_of_variant) that the contract's JSON types accept.
 _VARIANT_TYPE = {"string": "STRING", "integer": "BIGINT"}
-_SQL_TYPE = {"string": "string", "integer": "bigint"}
+# Spark SQL type of each contract JSON type, as the typed fields are read.
+SQL_TYPE = {"string": "string", "integer": "bigint"}
 _RANGES = {
     "user_id": (1, None),
     "item_id": (1, None),
@@ -94,6 +95,11 @@ def _text_after_value(line: Column) -> Column:
 
     walked = F.aggregate(chars, start, step)["after"]
     return F.when(only_close_at_end, F.lit(False)).otherwise(walked)
+
+
+def future_horizon(arrival_hour: datetime, max_future_skew_minutes: int) -> datetime:
+    """The latest event_time a drop may hold: the end of its arrival hour plus clock skew."""
+    return arrival_hour + HOUR + timedelta(minutes=max_future_skew_minutes)
 
 
 def _rules(line: Column, arrival_hour: datetime, max_future_skew_minutes: int):
@@ -154,7 +160,7 @@ def _rules(line: Column, arrival_hour: datetime, max_future_skew_minutes: int):
             F.lit("event_time: not ISO-8601 with a zone (e.g. 2026-11-20T13:05:09Z)"),
         )
     )
-    horizon = arrival_hour + HOUR + timedelta(minutes=max_future_skew_minutes)
+    horizon = future_horizon(arrival_hour, max_future_skew_minutes)
     rules.append(
         (
             F.col("event_time") > F.lit(horizon),
@@ -181,7 +187,7 @@ def validate(lines: DataFrame, arrival_hour: datetime, max_future_skew_minutes: 
         "*",
         *[F.schema_of_variant(f"_f.{f.name}").alias(f"_kind_{f.name}") for f in EVENT_FIELDS],
         *[
-            F.try_variant_get(f"_f.{f.name}", "$", _SQL_TYPE[f.json_type]).alias(
+            F.try_variant_get(f"_f.{f.name}", "$", SQL_TYPE[f.json_type]).alias(
                 "_event_time_text" if f.name == "event_time" else f.name
             )
             for f in EVENT_FIELDS

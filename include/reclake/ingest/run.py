@@ -106,7 +106,7 @@ def ingest_hour(
         )
 
         valid = checked.where(F.col("reason").isNull())
-        fated = transform.assign_fates(valid, _ids_in_other_hours(spark, settings, hour, dates))
+        fated = transform.assign_fates(valid, ids_in_other_hours(spark, settings, hour, dates))
         fates = Observation("ingest_fates")
         fated = fated.observe(
             fates,
@@ -175,7 +175,7 @@ def ingest_hour(
     return report
 
 
-def _ids_in_other_hours(
+def ids_in_other_hours(
     spark: SparkSession, settings: Settings, hour: datetime, dates: list
 ) -> DataFrame:
     """event_ids already in bronze from other arrival hours, only in the dates the drop touches."""
