@@ -135,7 +135,7 @@ def floor(spark, settings, hour: str, out: str, dedupe: bool) -> int:
     from reclake.ingest import transform
     from reclake.ingest.layout import drop_uri
     from reclake.ingest.rules import SQL_TYPE, future_horizon
-    from reclake.ingest.run import ids_in_other_hours
+    from reclake.ingest.run import ids_in_other_hours, line_position
     from reclake.timeutil import parse_utc
 
     arrival = parse_utc(hour)
@@ -144,12 +144,7 @@ def floor(spark, settings, hour: str, out: str, dedupe: bool) -> int:
     rows = (
         spark.read.schema(typed)
         .json(drop_uri(settings, arrival))
-        .select(
-            "*",
-            F.col("_metadata.file_name").alias("source_file"),
-            F.col("_metadata.file_block_start").alias("block_start"),
-            F.monotonically_increasing_id().alias("row_id"),
-        )
+        .select("*", *line_position(arrival))
         .withColumn("event_time", F.col("event_time").try_cast("timestamp"))
         # The future-timestamp rule, so the table gets the bronze's partitions, not hundreds.
         .where(F.col("event_time") <= F.lit(horizon))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from reclake import io, lakefs
@@ -60,13 +60,20 @@ def read_drop(spark: SparkSession, settings: Settings, arrival_hour: datetime) -
     names = check_drop_files(folder, [f.rsplit("/", 1)[1] for f in files])
     if not names:
         return spark.createDataFrame([], LINE_SCHEMA)
-    prefix = drop_relative(arrival_hour) + "/"
     return spark.read.text([f"{folder}/{n}" for n in names]).select(
-        "value",
+        "value", *line_position(arrival_hour)
+    )
+
+
+def line_position(arrival_hour: datetime) -> list[Column]:
+    """Where a line of the drop comes from, for any file reader of it: source_file (relative
+    to the landing root), the file block a task read and a row id increasing within it."""
+    prefix = drop_relative(arrival_hour) + "/"
+    return [
         F.concat(F.lit(prefix), F.col("_metadata.file_name")).alias("source_file"),
         F.col("_metadata.file_block_start").alias("block_start"),
         F.monotonically_increasing_id().alias("row_id"),
-    )
+    ]
 
 
 def ingest_hour(
