@@ -100,13 +100,6 @@ def read_table(
     return reader.load(uri)
 
 
-def latest_version(spark: SparkSession, uri: str) -> int:
-    """The table's current Delta version."""
-    from delta.tables import DeltaTable
-
-    return int(DeltaTable.forPath(spark, uri).history(1).collect()[0]["version"])
-
-
 def replace_where(
     df: DataFrame, spec: TableSpec, settings: Settings, predicate: str, rows: int | None = None
 ) -> WriteResult:
@@ -119,25 +112,22 @@ def replace_where(
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
     if spec.partition_by:
         writer = writer.partitionBy(*spec.partition_by)
+    from reclake.maintenance.deltalog import latest_version
+    from reclake.snapshots.deltars import open_table
+
     spark = df.sparkSession
-    before = latest_version(spark, uri) if is_delta_table(spark, uri) else None
+    # The version and the commit's metrics are read from the log by delta-rs, in milliseconds;
+    # each of Spark's history() calls ran jobs, about a second of driver time per write.
+    before = latest_version(uri) if is_delta_table(spark, uri) else None
     writer.save(uri)
-    version = latest_version(spark, uri)
+    commit = open_table(uri).history(1)[0]
+    version = int(commit["version"])
     if version == before:
         # Nothing to add and nothing matched: Delta skips the commit, so no rows were written.
         return WriteResult(spec.name, uri, 0, version)
     if rows is None:
-        rows = _rows_written(spark, uri, version)
+        # From the commit's operation metrics (no re-scan of the data). A replaceWhere on a
+        # non-partition column rewrites files: their kept rows count as "copied".
+        metrics = commit.get("operationMetrics") or {}
+        rows = int(metrics.get("numOutputRows", 0)) - int(metrics.get("numCopiedRows", 0))
     return WriteResult(spec.name, uri, rows, version)
-
-
-def _rows_written(spark: SparkSession, uri: str, version: int) -> int:
-    """Rows added by a commit, from its operation metrics (no re-scan of the data)."""
-    from delta.tables import DeltaTable
-
-    history = DeltaTable.forPath(spark, uri).history(1).collect()[0]
-    if int(history["version"]) != version:
-        raise RuntimeError(f"{uri} moved past version {version} while reading its metrics")
-    metrics = history["operationMetrics"] or {}
-    # A replaceWhere on a non-partition column rewrites files: their kept rows are "copied".
-    return int(metrics.get("numOutputRows", 0)) - int(metrics.get("numCopiedRows", 0))

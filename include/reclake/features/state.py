@@ -37,7 +37,8 @@ from reclake.features.definitions import (
     FeatureDefinitions,
 )
 from reclake.features.tiles import hour_json_uri, hours_predicate, sql_timestamp, tile_builds
-from reclake.io import ensure_table, is_delta_table, latest_version, read_table, replace_where
+from reclake.io import ensure_table, is_delta_table, read_table, replace_where
+from reclake.maintenance.deltalog import latest_version
 from reclake.tables import WINDOW_STATE_TABLES, TableSpec, table
 from reclake.timeutil import HOUR, hours_between, iso, parse_utc
 
@@ -218,7 +219,7 @@ def tile_versions(
 ) -> dict[str, int]:
     """The current Delta version of every entity's tile table."""
     return {
-        e.tile_table: latest_version(spark, table(e.tile_table).uri(settings))
+        e.tile_table: latest_version(table(e.tile_table).uri(settings))
         for e in definitions.entities
     }
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from reclake import io
 from reclake.config import Settings
+from reclake.maintenance import deltalog
 from reclake.quality import checks as chk
 from reclake.quality.gx_runner import run_suite
 from reclake.quality.report import expectation_failure
@@ -52,7 +53,7 @@ def validate_table(
 
     uri = spec.uri(settings)
     if version is None and io.is_delta_table(spark, uri):
-        version = io.latest_version(spark, uri)  # pinned, so the result names what was read
+        version = deltalog.latest_version(uri)  # pinned, so the result names what was read
     df = io.read_table(spark, spec, settings, version)
     if start_at is not None:
         t = F.col(spec.time_column)
