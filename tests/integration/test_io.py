@@ -24,7 +24,9 @@ def test_replace_where_reports_the_rows_it_wrote(spark, settings):
 
     # A predicate on a non-partition column rewrites day a's file: the kept row (id 1) is
     # copied into the new file and must not count as written.
-    second = io.replace_where(_frame(spark, [(4, "a", 1)]), SPEC, settings, "day = 'a' AND hour = 1")
+    second = io.replace_where(
+        _frame(spark, [(4, "a", 1)]), SPEC, settings, "day = 'a' AND hour = 1"
+    )
     assert (second.rows, second.version) == (1, 1)
     assert _ids(spark, settings) == [1, 3, 4]
 
