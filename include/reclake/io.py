@@ -108,13 +108,13 @@ def replace_where(
     This is what makes jobs idempotent: re-running an interval rewrites exactly that interval,
     whatever a failed earlier run left. `df` must only hold rows matching the predicate.
     """
+    from reclake.maintenance.deltalog import latest_version
+    from reclake.snapshots.deltars import open_table
+
     uri = spec.uri(settings)
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
     if spec.partition_by:
         writer = writer.partitionBy(*spec.partition_by)
-    from reclake.maintenance.deltalog import latest_version
-    from reclake.snapshots.deltars import open_table
-
     spark = df.sparkSession
     # The version and the commit's metrics are read from the log by delta-rs, in milliseconds;
     # each of Spark's history() calls ran jobs, about a second of driver time per write.
