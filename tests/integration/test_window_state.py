@@ -97,7 +97,7 @@ def test_gap_rebuild_and_rerun(spark, settings):
     assert gap.bootstrap_reason == "no stored state"
 
     # Other definitions never reuse a state.
-    versions = tile_versions(spark, settings, DEFS)
+    versions = tile_versions(settings, DEFS)
     assert stale_reason(settings, H0 + 2 * HOUR, versions, DEFS) is None
     other = DEFS.with_window(Window("2h", 2))
     assert stale_reason(settings, H0 + 2 * HOUR, versions, other) == (
@@ -107,11 +107,11 @@ def test_gap_rebuild_and_rerun(spark, settings):
     # A re-run of an old arrival hour rebuilds tiles outside the state's look-back: still fine.
     week = timedelta(hours=DEFS.max_lookback_hours)
     build_tiles(spark, settings, H0 - week - 10 * HOUR, H0 - week - 9 * HOUR, DEFS)
-    versions = tile_versions(spark, settings, DEFS)
+    versions = tile_versions(settings, DEFS)
     assert stale_reason(settings, H0 + 2 * HOUR, versions, DEFS) is None
     # Tiles the state consumed are rebuilt: stale.
     build_tiles(spark, settings, H0 - 30 * HOUR, H0 - 29 * HOUR, DEFS)
-    versions = tile_versions(spark, settings, DEFS)
+    versions = tile_versions(settings, DEFS)
     reason = stale_reason(settings, H0 + 2 * HOUR, versions, DEFS)
     assert reason is not None and reason.startswith("tiles rebuilt since by arrival hour")
     rebuilt = build_window_states(spark, settings, H0 + 3 * HOUR, H0 + 4 * HOUR, DEFS)

@@ -215,9 +215,9 @@ def read_states(
 
 
 def tile_versions(
-    spark: SparkSession, settings: Settings, definitions: FeatureDefinitions = DEFINITIONS
+    settings: Settings, definitions: FeatureDefinitions = DEFINITIONS
 ) -> dict[str, int]:
-    """The current Delta version of every entity's tile table."""
+    """The current Delta version of every entity's tile table (read from the log, no JVM)."""
     return {
         e.tile_table: latest_version(table(e.tile_table).uri(settings))
         for e in definitions.entities
@@ -307,7 +307,7 @@ def build_window_states(
     if not hours:
         raise ValueError(f"empty interval [{iso(start)}, {iso(end)})")
     # Pin the tile versions: every hour of this run reads the same tiles and records them.
-    versions = tile_versions(spark, settings, definitions)
+    versions = tile_versions(settings, definitions)
     reason = (
         "asked for" if bootstrap else stale_reason(settings, start - HOUR, versions, definitions)
     )
