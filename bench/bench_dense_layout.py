@@ -39,18 +39,18 @@ def write_layouts(folder: Path, rows: int, features: int, seed: int = 0) -> tupl
     """The same features as separate columns and as one list column; returns both paths."""
     rng = np.random.default_rng(seed)
     values = rng.random((rows, features))
+    # Counts (odd columns) are integers in the real table, ratios and watch times doubles.
+    values[:, 1::2] = np.floor(values[:, 1::2] * 100)
     nulls = rng.random((rows, features)) < 0.05
-    columns = {}
-    for j in range(features):
-        v = values[:, j]
-        # Counts are integers in the real table, ratios and watch times doubles.
-        data = (v * 100).astype(np.int64) if j % 2 else v
-        columns[f"f{j}"] = pa.array(data, mask=nulls[:, j])
+    columns = {
+        f"f{j}": pa.array(
+            values[:, j].astype(np.int64) if j % 2 else values[:, j], mask=nulls[:, j]
+        )
+        for j in range(features)
+    }
     separate = str(folder / "columns.parquet")
     pq.write_table(pa.table(columns), separate, row_group_size=ROW_GROUP)
-    dense = np.where(nulls, 0.0, values)
-    dense[:, 1::2] = (values[:, 1::2] * 100).astype(np.int64) * ~nulls[:, 1::2]
-    flat = pa.array(dense.astype(np.float32).ravel())
+    flat = pa.array(np.where(nulls, 0.0, values).astype(np.float32).ravel())
     packed = str(folder / "list.parquet")
     column = pa.FixedSizeListArray.from_arrays(flat, features)
     pq.write_table(pa.table({"dense": column}), packed, row_group_size=ROW_GROUP)
