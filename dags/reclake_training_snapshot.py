@@ -10,9 +10,14 @@ One run per UTC day `[D, D+1)`, after the day is over. Write-audit-publish of
 2. `validate_training_samples`: the Great Expectations gate over the whole day. A failed gate
    fails the task at once (no retries), so publish never runs and the previous snapshot stays
    current.
-3. `publish_snapshot`: publishes exactly the validated version (the validation id comes from
-   the gate's XCom) as an immutable snapshot; `python jobs/publish_snapshot.py`, no JVM.
-4. `announce_snapshot`: emits an event on the Asset `reclake://gold/training_samples` whose
+3. `audit_training_samples`: the point-in-time audit of exactly the validated version:
+   a seeded, stratified sample of its rows recomputed from bronze and the dimensions must
+   match exactly (`jobs/audit.py`, docs/quality.md). A mismatch fails the task at once, like
+   the gate.
+4. `publish_snapshot`: publishes exactly the validated and audited version (ids from the two
+   gates' XComs) as an immutable snapshot; `python jobs/publish_snapshot.py`, no JVM. It
+   refuses a version without a passed audit.
+5. `announce_snapshot`: emits an event on the Asset `reclake://gold/training_samples` whose
    extra carries snapshot_id, version, row_count, validation_id and the interval;
    `reclake_train_consumer` is scheduled on it.
 
@@ -35,6 +40,8 @@ from reclake.config import load_settings
 SETTINGS = load_settings()
 TRAINING_SAMPLES = Asset(name="training_samples", uri=orch.TRAINING_SAMPLES_ASSET_URI)
 DAY = ["--start", orch.RUN_START, "--end", orch.RUN_END]
+# The audit checks the very version (and interval) the gate validated.
+VALIDATION_ID = "{{ ti.xcom_pull(task_ids='validate_training_samples')['id'] }}"
 HOUR_PARAM = {"type": ["null", "string"]}
 
 
@@ -74,14 +81,26 @@ def reclake_training_snapshot():
         capture_result=True,
     )
 
+    audit = orch.spark_job(
+        "audit_training_samples",
+        "audit.py",
+        ["--table", "training_samples", "--validation-id", VALIDATION_ID],
+        SETTINGS,
+        capture_result=True,
+    )
+
     @task(execution_timeout=timedelta(minutes=30))
     def publish_snapshot(
-        validation: dict[str, Any], params=None, data_interval_start=None, data_interval_end=None
+        validation: dict[str, Any],
+        audited: dict[str, Any],
+        params=None,
+        data_interval_start=None,
+        data_interval_end=None,
     ) -> dict[str, Any]:
-        """Publish the validated version (plain Python: the registry needs no JVM)."""
+        """Publish the validated, audited version (plain Python: the registry needs no JVM)."""
         start, end = orch.run_interval(params, data_interval_start, data_interval_end)
-        args = orch.publish_args(validation, start, end)
-        # Exit 1 is the gate refusing (failed or mismatched validation): no retry helps.
+        args = [*orch.publish_args(validation, start, end), "--audit-id", str(audited["id"])]
+        # Exit 1 is the gate refusing (failed or mismatched validation or audit): no retry helps.
         return orch.run_job("publish_snapshot.py", args, fail_fast_codes=(1,))
 
     @task(outlets=[TRAINING_SAMPLES])
@@ -98,8 +117,8 @@ def reclake_training_snapshot():
             TRAINING_SAMPLES, orch.snapshot_event_extra(published, validation, start, end)
         )
 
-    published = publish_snapshot(validate.output)
-    wait >> validate
+    published = publish_snapshot(validate.output, audit.output)
+    wait >> validate >> audit
     announce_snapshot(published, validate.output)
 
 

@@ -1,12 +1,15 @@
-"""Publish a validated table version as an immutable snapshot (the P of write-audit-publish).
+"""Publish a validated, audited table version as an immutable snapshot (the P of
+write-audit-publish).
 
     python jobs/publish_snapshot.py --table training_samples --validation-id <result id> \
-        --start 2026-11-20T00:00Z --end 2026-11-21T00:00Z
+        --audit-id <audit id> --start 2026-11-20T00:00Z --end 2026-11-21T00:00Z
 
 No JVM needed: the registry reads the Delta log with delta-rs. The version published is the
-one the validation result names, so what was audited is exactly what gets published. Prints
-a final JSON line with the snapshot id, version and row count; exits 1 when the gate refuses
-(failed or mismatched validation: `latest` stays where it was), 2 on usage errors.
+one the validation result names, so what was validated is exactly what gets published; an
+audited table (training_samples) also needs the id of a passed point-in-time audit of that
+version (jobs/audit.py). Prints a final JSON line with the snapshot id, version and row
+count; exits 1 when the gate refuses (failed or mismatched validation, missing, failed or
+mismatched audit: `latest` stays where it was), 2 on usage errors.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", required=True)
     parser.add_argument("--validation-id", required=True)
+    parser.add_argument("--audit-id", help="passed audit of the version (audited tables)")
     parser.add_argument("--start", help="data interval start (whole UTC hour)")
     parser.add_argument("--end", help="data interval end (whole UTC hour)")
     parser.add_argument("--pin", action="store_true", help="exempt from expiry")
@@ -44,7 +48,14 @@ def main(argv: list[str] | None = None) -> int:
         result = load_result(settings, args.table, args.validation_id)
         interval = (iso(parse_utc(args.start)), iso(parse_utc(args.end))) if args.start else None
         snap = publish(
-            settings, args.table, result.version, result.id, interval=interval, pinned=args.pin
+            settings,
+            args.table,
+            result.version,
+            result.id,
+            interval=interval,
+            pinned=args.pin,
+            audit_id=args.audit_id,
+            require_audit=True,
         )
     except (KeyError, SnapshotGateError) as exc:
         print(f"publish_snapshot: {exc}", file=sys.stderr)
@@ -57,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                 "version": snap.version,
                 "row_count": snap.row_count,
                 "files": len(snap.files),
+                "audit_id": (snap.audit or {}).get("id"),
             },
             sort_keys=True,
         )

@@ -78,9 +78,27 @@ def test_training_snapshot_dependencies(dags):
     assert upstreams(dags["reclake_training_snapshot"]) == {
         "wait_for_hourly_samples": set(),
         "validate_training_samples": {"wait_for_hourly_samples"},
-        "publish_snapshot": {"validate_training_samples"},
+        # the audit sits between the gate and publish; publish needs both results
+        "audit_training_samples": {"validate_training_samples"},
+        "publish_snapshot": {"validate_training_samples", "audit_training_samples"},
         "announce_snapshot": {"publish_snapshot", "validate_training_samples"},
     }
+
+
+def test_snapshot_dag_audits_the_validated_version_and_fails_like_the_gate(dags):
+    dag = dags["reclake_training_snapshot"]
+    audit = dag.get_task("audit_training_samples")
+    assert isinstance(audit, orch.JsonResultSparkSubmitOperator)  # {"success": false}: no retry
+    assert audit.application == str(REPO / "jobs" / "audit.py")
+    assert audit.pool == "spark"
+    xcom = {"validate_training_samples": {"id": "val-7", "version": 7, "success": True}}
+    rendered = render(audit, dag, D, D.add(days=1), xcom=xcom)
+    assert rendered.application_args == [
+        "--table",
+        "training_samples",
+        "--validation-id",
+        "val-7",
+    ]
 
 
 def test_maintenance_and_consumer_dependencies(dags):

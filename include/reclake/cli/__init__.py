@@ -12,6 +12,7 @@ COMMAND_MODULES = (
     "reclake.cli.generate",
     "reclake.cli.ingest",
     "reclake.cli.validate",
+    "reclake.cli.audit",
     "reclake.cli.snapshots",
     "reclake.cli.maintenance",
 )

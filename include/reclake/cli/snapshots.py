@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("table")
     a.add_argument("--version", type=int, required=True, help="Delta version to publish")
     a.add_argument("--validation-id", required=True, help="id of the passing validation result")
+    a.add_argument("--audit-id", help="id of the passed audit (required for audited tables)")
     a.add_argument("--pin", action="store_true", help="protect from expiry")
     a.add_argument("--start", help="data interval start (default: from the validation)")
     a.add_argument("--end", help="data interval end (default: from the validation)")
@@ -106,12 +107,22 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from reclake.quality.audit_results import list_audits
     from reclake.snapshots import latest_id, resolve
 
     settings = load_settings()
     snap = resolve(settings, args.ref, allow_expired=True)
+    # Audits of the snapshot's version: the one that allowed the publish and later ones.
+    audits = list_audits(settings, snap.table, snap.version)
     if args.json:
-        emit({**asdict(snap), "latest": snap.id == latest_id(settings, snap.table)}, True)
+        emit(
+            {
+                **asdict(snap),
+                "latest": snap.id == latest_id(settings, snap.table),
+                "audits": [asdict(a) for a in audits],
+            },
+            True,
+        )
         return 0
     info = _row(snap, latest_id(settings, snap.table))
     for key in ("files", "bytes", "flags", "created_at", "expires_at"):
@@ -124,6 +135,7 @@ def _show(args: argparse.Namespace) -> int:
             "partition_by": ",".join(snap.partition_by) or "-",
             "interval": f"[{snap.interval_start}, {snap.interval_end})",
             "validation_id": snap.validation_id,
+            "audit": _audit_line(snap.audit),
             "created_at": snap.created_at,
             "expires_at": snap.expires_at,
         }
@@ -133,9 +145,35 @@ def _show(args: argparse.Namespace) -> int:
         {"column": f["name"], "type": _type(f["type"]), "nullable": f["nullable"]}
         for f in json.loads(snap.schema)["fields"]
     ]
+    _show_audits(audits)
     sys.stdout.write("\nschema:\n")
     emit(columns, False, ["column", "type", "nullable"])
     return 0
+
+
+def _audit_line(audit: dict[str, Any] | None) -> str:
+    if not audit:
+        return "-"
+    verdict = "passed" if audit["success"] else "FAILED"
+    return (
+        f"{audit['id']} {verdict} ({audit['rows_checked']} rows recomputed from bronze, "
+        f"sample {audit['sample_size']}, seed {audit['seed']})"
+    )
+
+
+def _show_audits(audits: list[Any]) -> None:
+    """Each audit of the version in one line; the newest failed one with its full report."""
+    from reclake.quality.audit_results import report_lines
+
+    if not audits:
+        return
+    sys.stdout.write("\naudits of this version:\n")
+    for a in audits:
+        sys.stdout.write(f"  {_audit_line(a.summary())} at {a.created_at}\n")
+    failed = [a for a in audits if not a.success]
+    if failed:
+        sys.stdout.write("\nnewest failed audit:\n")
+        sys.stdout.write("\n".join(report_lines(failed[-1])) + "\n")
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -186,6 +224,8 @@ def _publish(args: argparse.Namespace) -> int:
         interval=(args.start, args.end) if args.start else None,
         retention_days=args.retention_days,
         pinned=args.pin,
+        audit_id=args.audit_id,
+        require_audit=True,
     )
     return _done(args, f"published {snap.id} ({snap.row_count} rows) as {snap.table}@latest", snap)
 

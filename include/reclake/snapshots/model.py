@@ -30,7 +30,8 @@ class SnapshotExpired(RuntimeError):
 
 
 class SnapshotGateError(RuntimeError):
-    """Publishing was refused: the validation result does not vouch for this table version."""
+    """Publishing was refused: the validation (or audit) result does not vouch for this table
+    version."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ class Snapshot:
     expires_at: str | None
     pinned: bool
     status: str  # LIVE | EXPIRED
+    # The passed point-in-time audit that allowed the publish: id, success, sample_size,
+    # seed, rows_checked, mismatched_rows (None for tables without an audit).
+    audit: dict[str, Any] | None = None
 
     @property
     def key(self) -> tuple[str, int, str]:

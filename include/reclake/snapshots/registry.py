@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from reclake.config import Settings
+from reclake.quality.audit_results import AUDITED_TABLES, AuditResult, load_audit
 from reclake.quality.results import ValidationResult, load_result
 from reclake.snapshots import store
 from reclake.snapshots.manifest import read_manifest
@@ -49,14 +50,18 @@ def publish(
     interval: tuple[str, str] | None = None,
     retention_days: float | None = None,
     pinned: bool = False,
+    audit_id: str | None = None,
+    require_audit: bool = False,
 ) -> Snapshot:
-    """Publish `table` at `version` as a snapshot and make it `latest`, if validation passed.
+    """Publish `table` at `version` as a snapshot and make it `latest`, if validation passed
+    (and the audit `audit_id` names passed; require_audit refuses an audited table without).
 
     Idempotent: publishing the same table, version and validation again returns the existing
     snapshot and changes nothing.
     """
     spec = table_spec(table)
     result = _check_gate(settings, table, version, validation_id)
+    audit = _check_audit(settings, table, version, audit_id, require_audit)
     existing = _by_key(load_state(settings), table, version, validation_id)
     if existing is not None:
         return _require_live(existing)
@@ -81,6 +86,7 @@ def publish(
         expires_at=iso(now + timedelta(days=days)) if days else None,
         pinned=pinned,
         status=LIVE,
+        audit=audit.summary() if audit else None,
     )
     at = iso(now)
     store.append(
@@ -215,6 +221,37 @@ def _check_gate(
             + "; ".join(problems)
         )
     return result
+
+
+def _check_audit(
+    settings: Settings, table: str, version: int, audit_id: str | None, required: bool
+) -> AuditResult | None:
+    """Refuse unless the audit passed for exactly this table and version (or, when none is
+    given, the table has no audit or one is not required)."""
+    if audit_id is None:
+        if required and table in AUDITED_TABLES:
+            raise SnapshotGateError(
+                f"publish of {table} v{version} refused: no point-in-time audit given; run "
+                "jobs/audit.py for that version and pass its id (--audit-id)"
+            )
+        return None
+    try:
+        audit = load_audit(settings, table, audit_id)
+    except KeyError as exc:
+        raise SnapshotGateError(f"publish refused: {exc.args[0]}") from None
+    problems = []
+    if not audit.success:
+        worst = ", ".join(f"{k} ({n} rows)" for k, n in list(audit.mismatch_counts.items())[:5])
+        problems.append(f"audit failed: {audit.mismatched_rows} mismatched rows ({worst})")
+    if audit.table != table:
+        problems.append(f"audit is for table {audit.table!r}, not {table!r}")
+    if int(audit.version) != int(version):
+        problems.append(f"audit is for version {audit.version}, not {version}")
+    if problems:
+        raise SnapshotGateError(
+            f"publish of {table} v{version} refused by audit {audit_id!r}: " + "; ".join(problems)
+        )
+    return audit
 
 
 def _by_key(state: RegistryState, table: str, version: int, validation_id: str):

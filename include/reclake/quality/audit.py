@@ -1,0 +1,220 @@
+"""The point-in-time audit of write-audit-publish: draw a seeded, stratified sample of a
+training_samples version, recompute every feature, label, key and dimension value of those
+rows straight from bronze/events and the dimensions (quality.audit_recompute), and require
+exact equality. The result is saved beside the validation results; publish refuses a
+version whose audit did not pass (docs/quality.md)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from reclake.config import Settings
+from reclake.features.definitions import DEFINITIONS, FeatureDefinitions
+from reclake.io import read_table
+from reclake.quality.audit_recompute import Probe, as_text, recompute
+from reclake.quality.audit_results import (
+    AUDITED_TABLES,
+    DEFAULT_SAMPLE_ROWS,
+    DEFAULT_SEED,
+    MAX_REPORTED,
+    AuditResult,
+    audit_id,
+    data_docs_page,
+    save_audit,
+    write_data_docs,
+)
+from reclake.quality.audit_sample import draw
+from reclake.tables import table
+from reclake.timeutil import iso, parse_utc
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+# Commits that only rearrange files: the rows they add were built by an earlier commit.
+NO_DATA_CHANGE = ("OPTIMIZE", "VACUUM START", "VACUUM END")
+# What identifies a mismatched row in the report.
+ROW_KEYS = ("event_id", "user_id", "item_id", "event_hour")
+MISSING_IMPRESSION = "impression"
+
+
+def check_auditable(table_name: str, sample_size: int) -> None:
+    """Usage errors: an unaudited table or an empty sample."""
+    if table_name not in AUDITED_TABLES:
+        raise ValueError(f"table {table_name!r} has no audit; audited: {', '.join(AUDITED_TABLES)}")
+    if sample_size < 1:
+        raise ValueError(f"--sample must be at least 1, got {sample_size}")
+
+
+def audit_version(
+    spark: SparkSession,
+    settings: Settings,
+    table_name: str,
+    version: int | None = None,
+    *,
+    start: datetime | str | None = None,
+    end: datetime | str | None = None,
+    sample_size: int = DEFAULT_SAMPLE_ROWS,
+    seed: int = DEFAULT_SEED,
+    validation_id: str | None = None,
+    snapshot_id: str | None = None,
+    definitions: FeatureDefinitions = DEFINITIONS,
+) -> AuditResult:
+    """Audit a table version (default latest), optionally only its rows in [start, end);
+    the result is saved (and its Data Docs page written) before it is returned."""
+    from pyspark.sql import functions as F
+
+    from reclake.maintenance.deltalog import latest_version
+
+    began = time.perf_counter()
+    check_auditable(table_name, sample_size)
+    if (start is None) != (end is None):
+        raise ValueError("give both --start and --end, or neither")
+    spec = table(table_name)
+    if version is None:
+        version = latest_version(spec.uri(settings))
+    rows = read_table(spark, spec, settings, version)
+    if start is not None:
+        start, end = parse_utc(start), parse_utc(end)
+        last_day = (end - timedelta(microseconds=1)).date()
+        rows = rows.where(
+            F.col("sample_date").between(F.lit(start.date()), F.lit(last_day))
+            & (F.col(spec.time_column) >= F.lit(start))
+            & (F.col(spec.time_column) < F.lit(end))
+        )
+    sample = draw(rows, sample_size, seed, definitions)
+    keys = spark.createDataFrame([(i,) for i in sample.event_ids], "event_id STRING")
+    got = {
+        r["event_id"]: r.asDict()
+        for r in rows.where(F.col("sample_date").isin(list(sample.dates)))
+        .join(F.broadcast(keys), "event_id")
+        .withColumns(
+            {
+                "_hour_us": F.unix_micros("event_hour"),
+                "_time_us": F.unix_micros("event_time"),
+                "event_time": as_text("event_time"),
+                "event_hour": as_text("event_hour"),
+                "sample_date": F.col("sample_date").cast("string"),
+            }
+        )
+        .collect()
+    }
+    probes = [Probe(i, r["_hour_us"], r["_time_us"]) for i, r in got.items()]
+    dates = {r["sample_date"] for r in got.values()}
+    dims = dims_candidates(settings, spec.uri(settings), version, dates) if got else []
+    expected, bronze_dates = (
+        recompute(spark, settings, probes, dims, definitions) if got else ({}, 0)
+    )
+    found = compare(got, expected, [name for name, _ in definitions.sample_columns()])
+    now = datetime.now(UTC)
+    rid = audit_id(table_name, version, now)
+    result = AuditResult(
+        id=rid,
+        table=table_name,
+        version=int(version),
+        success=not found,
+        created_at=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        sample_size=sample_size,
+        seed=seed,
+        rows_checked=len(got),
+        mismatched_rows=len({m["event_id"] for m in found}),
+        interval_start=iso(start) if start is not None else None,
+        interval_end=iso(end) if end is not None else None,
+        validation_id=validation_id,
+        snapshot_id=snapshot_id,
+        strata=sample.strata,
+        mismatch_counts=dict(Counter(m["feature"] for m in found)),
+        mismatches=found[:MAX_REPORTED],
+        dims_versions=[list(pair) for pair in dims],
+        bronze_dates=bronze_dates,
+        seconds=round(time.perf_counter() - began, 3),
+        data_docs=data_docs_page(settings, rid),
+    )
+    save_audit(settings, result)
+    write_data_docs(settings, result)
+    return result
+
+
+def compare(
+    got: dict[str, dict[str, Any]],
+    expected: dict[str, list[dict[str, Any]]],
+    columns: list[str],
+) -> list[dict[str, Any]]:
+    """Mismatch records (row keys, feature, expected, got) of every sampled row, in event id
+    order. A row is compared with each candidate recompute (one per dimension version that
+    could have built it) and judged by the closest one; no candidate means the impression is
+    not an on-time impression in bronze. Equality is exact, floats included (pure)."""
+    out = []
+    for event_id in sorted(got):
+        row = got[event_id]
+        keys = {k: row.get(k) for k in ROW_KEYS}
+        options = expected.get(event_id)
+        if not options:
+            missing = {"feature": MISSING_IMPRESSION, "expected": "on time in bronze", "got": None}
+            out.append({**keys, **missing})
+            continue
+        differing, want = min(
+            (([c for c in columns if not _same(row.get(c), w.get(c))], w) for w in options),
+            key=lambda found: len(found[0]),
+        )
+        out += [
+            {**keys, "feature": c, "expected": want.get(c), "got": row.get(c)} for c in differing
+        ]
+    return out
+
+
+def dims_candidates(
+    settings: Settings, samples_uri: str, version: int, dates: set[str]
+) -> list[tuple[int, int]]:
+    """(users version, items version) current when some commit up to `version` wrote rows
+    into the sampled sample_date partitions, newest first.
+
+    Dimensions are full reloads (docs/labels.md) and samples copy their current values: a
+    day's hourly builds may straddle a reload, so each row is checked against the versions
+    its build could have seen, never against a later reload.
+    """
+    from reclake.maintenance import deltalog
+
+    written = []
+    for v in deltalog.commit_versions(samples_uri):
+        if v > version:
+            break
+        commit = deltalog.read_commit(samples_uri, v)
+        if commit.operation in NO_DATA_CHANGE:
+            continue
+        touched = {dict(p).get("sample_date") for p in commit.added_partitions.values()}
+        if touched & dates:
+            written.append(commit.timestamp_ms)
+    users, items = _commit_times(settings, "users"), _commit_times(settings, "items")
+    if not written:  # the log no longer holds those commits: the latest dimensions
+        return [(users[-1][0], items[-1][0])]
+    pairs = [(as_of(users, ms), as_of(items, ms)) for ms in sorted(written, reverse=True)]
+    return list(dict.fromkeys(pairs))
+
+
+def as_of(history: list[tuple[int, int]], at_ms: int) -> int:
+    """The version (of (version, commit ms) pairs, oldest first) current at `at_ms`; the
+    first one when all are later (pure)."""
+    current = history[0][0]
+    for version, ms in history:
+        if ms <= at_ms:
+            current = version
+    return current
+
+
+def _commit_times(settings: Settings, name: str) -> list[tuple[int, int]]:
+    from reclake.maintenance import deltalog
+
+    uri = table(name).uri(settings)
+    if not deltalog.is_table(uri):
+        raise FileNotFoundError(f"table {name!r} does not exist at {uri}")
+    return [(v, deltalog.read_commit(uri, v).timestamp_ms) for v in deltalog.commit_versions(uri)]
+
+
+def _same(got: Any, want: Any) -> bool:
+    """Exact equality; a bool never equals a number (True == 1 in Python)."""
+    if isinstance(got, bool) != isinstance(want, bool):
+        return False
+    return got == want
