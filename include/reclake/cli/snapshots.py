@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("table")
     a.add_argument("--version", type=int, required=True, help="Delta version to publish")
     a.add_argument("--validation-id", required=True, help="id of the passing validation result")
-    a.add_argument("--audit-id", help="id of the passed audit (required for audited tables)")
+    a.add_argument("--audit-id", help="id of a passed audit of the version (checked when given)")
     a.add_argument("--pin", action="store_true", help="protect from expiry")
     a.add_argument("--start", help="data interval start (default: from the validation)")
     a.add_argument("--end", help="data interval end (default: from the validation)")
@@ -224,8 +224,9 @@ def _publish(args: argparse.Namespace) -> int:
         interval=(args.start, args.end) if args.start else None,
         retention_days=args.retention_days,
         pinned=args.pin,
+        # Checked when given; only the write-audit-publish job requires one (an operator
+        # may publish by hand, the record then shows no audit).
         audit_id=args.audit_id,
-        require_audit=True,
     )
     return _done(args, f"published {snap.id} ({snap.row_count} rows) as {snap.table}@latest", snap)
 
