@@ -1,14 +1,18 @@
-"""Ingest landing drops into bronze/events and quarantine/events, one arrival hour at a time.
+"""Ingest the landing drops of arrival hours [start, end) into bronze/events + quarantine/events.
+
+One set-based pass, with one bronze and one quarantine commit, per chunk of arrival hours:
 
     spark-submit --jars "$(ls jars/*.jar | paste -sd,)" jobs/ingest_events.py \
-        --start 2026-11-20T00:00Z --end 2026-11-20T03:00Z
+        --start 2026-11-20T00:00Z --end 2026-11-20T03:00Z [--chunk-hours 24]
 
 The same arguments work against a cluster (`--master spark://host:7077`) and as
-`python jobs/ingest_events.py ...`. Prints one JSON line of counts; exits non-zero on failure.
+`python jobs/ingest_events.py ...`. Prints one JSON line of counts, chunks and Delta commits;
+exits non-zero on failure.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -18,15 +22,31 @@ except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
 
 
+def positive_int(value: str) -> int:
+    """argparse type: an integer >= 1."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {number}")
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ingest for [start, end); returns the process exit code."""
     from reclake.ingest import IngestError, ingest_events
     from reclake.jobrun import EXIT_FAILED, interval_parser, parse_interval, run_spark_job
 
-    args = parse_interval(interval_parser(__doc__, "arrival hour"), argv)
+    parser = interval_parser(__doc__, "arrival hour")
+    parser.add_argument(
+        "--chunk-hours",
+        type=positive_int,
+        help="arrival hours per pass (default: RECLAKE_INGEST_CHUNK_HOURS, 24)",
+    )
+    args = parse_interval(parser, argv)
     return run_spark_job(
         "ingest_events",
-        lambda spark, settings: ingest_events(spark, settings, args.start, args.end).totals(),
+        lambda spark, settings: ingest_events(
+            spark, settings, args.start, args.end, chunk_hours=args.chunk_hours
+        ).totals(),
         {IngestError: EXIT_FAILED, ValueError: EXIT_FAILED},
     )
 

@@ -55,6 +55,9 @@ class Settings:
     attribution_window_minutes: int = 30
     # Events further than this in the future (relative to their landing hour) are quarantined.
     max_future_skew_minutes: int = 10
+    # The ingest handles this many arrival hours per pass (one bronze and one quarantine
+    # commit each); a pass keeps its parsed lines cached, so this bounds memory.
+    ingest_chunk_hours: int = 24
     # Reviewed Great Expectations suite files, one <table>.json each (see docs/quality.md).
     expectations_dir: Path = PROJECT_ROOT / "include" / "expectations"
     # A published snapshot expires this many days after publish unless pinned or `latest`.

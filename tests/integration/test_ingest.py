@@ -203,9 +203,10 @@ def validated(spark):
 
     ids = list(CASES)
     lines = spark.createDataFrame(
-        [(line(CASES[i][0]), i) for i in ids], "value STRING, case_id STRING"
+        [(line(CASES[i][0]), i, H0) for i in ids],
+        "value STRING, case_id STRING, arrival_hour TIMESTAMP",
     )
-    out = rules.validate(lines, H0, max_future_skew_minutes=10).collect()
+    out = rules.validate(lines, max_future_skew_minutes=10).collect()
     return {r["case_id"]: r for r in out}
 
 

@@ -1,4 +1,5 @@
-"""Ingest of landing drops into bronze/events and quarantine/events (one arrival hour at a time)."""
+"""Ingest of landing drops into bronze/events and quarantine/events: one set-based pass per
+chunk of arrival hours, one log per arrival hour."""
 
 from reclake.ingest.layout import IngestError
 from reclake.ingest.log import (

@@ -1,17 +1,25 @@
 """Pure helpers of the ingest: where an arrival hour's drop lives, which files it may hold,
-and how per-file blocks map to true line numbers."""
+how per-file blocks map to true line numbers, how a run is cut into chunks, and how the
+collected group counts become per-hour counts."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from string import Formatter
 
 from reclake.config import Settings
 from reclake.contract import EVENTS_DROP
-from reclake.timeutil import parse_utc
+from reclake.timeutil import HOUR, hours_between, iso, parse_utc
 
 # Drops are gzipped JSON lines; plain .jsonl is accepted too (hand-made drops, tests).
 DROP_SUFFIXES = (".jsonl.gz", ".jsonl")
+# The drop layout as (literal text, field name) pieces: "events/date=" date "/hour=" hour.
+DROP_PATH_PIECES = tuple((text, name) for text, name, _, _ in Formatter().parse(EVENTS_DROP))
+# The folder every drop lives under; its date=/hour= sub-folders read as partition values.
+DROPS_FOLDER = EVENTS_DROP.split("/", 1)[0]
 
 
 class IngestError(RuntimeError):
@@ -27,6 +35,24 @@ def drop_relative(arrival_hour: datetime) -> str:
 def drop_uri(settings: Settings, arrival_hour: datetime) -> str:
     """URI of the drop folder of an arrival hour."""
     return f"{settings.landing_uri}/{drop_relative(arrival_hour)}"
+
+
+def drops_root_uri(settings: Settings) -> str:
+    """URI of the folder holding every drop (the base path of a multi-hour read)."""
+    return f"{settings.landing_uri}/{DROPS_FOLDER}"
+
+
+def interval_chunks(
+    start: datetime | str, end: datetime | str, chunk_hours: int
+) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut into consecutive runs of at most `chunk_hours` whole hours, in order."""
+    if chunk_hours < 1:
+        raise ValueError(f"chunk_hours must be >= 1, got {chunk_hours}")
+    hours = list(hours_between(start, end))
+    return [
+        (hours[i], hours[min(i + chunk_hours, len(hours)) - 1] + HOUR)
+        for i in range(0, len(hours), chunk_hours)
+    ]
 
 
 def check_drop_files(folder: str, names: Iterable[str]) -> list[str]:
@@ -56,8 +82,121 @@ def line_offsets(blocks: Sequence[tuple[str, int, int, int]]) -> dict[tuple[str,
     return offsets
 
 
+def replace_predicates(start: datetime, end: datetime) -> tuple[str, str]:
+    """The replaceWhere predicates of the arrival hours [start, end): (bronze, quarantine).
+
+    Bronze gets no event_date bound: old events have no lower bound, and an upper bound would
+    depend on the future-skew setting of the run that wrote the rows it must replace.
+    """
+    hours = f"arrival_hour >= timestamp'{iso(start)}' AND arrival_hour < timestamp'{iso(end)}'"
+    dates = f"arrival_date >= date'{start.date()}' AND arrival_date <= date'{(end - HOUR).date()}'"
+    return hours, f"{dates} AND {hours}"
+
+
+@dataclass(frozen=True)
+class LineGroup:
+    """Lines of one file block with the same arrival hour, reason (None: valid) and, for valid
+    lines, event hour and lateness flag: what the ingest collects in one pass over a run."""
+
+    source_file: str
+    block_start: int
+    arrival_hour: datetime
+    reason: str | None
+    event_hour: datetime | None
+    beyond_lateness: bool | None
+    first_row_id: int
+    lines: int
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Valid lines of one arrival hour not written, by the count they add to
+    (duplicates_in_drop or duplicates_in_bronze) and lateness flag."""
+
+    arrival_hour: datetime
+    counted_as: str
+    beyond_lateness: bool
+    lines: int
+
+
+def block_offsets(groups: Iterable[LineGroup]) -> dict[tuple[str, int], int]:
+    """line_offsets of the file blocks the groups come from."""
+    blocks: dict[tuple[str, int], tuple[int, int]] = {}
+    for g in groups:
+        first, lines = blocks.get((g.source_file, g.block_start), (g.first_row_id, 0))
+        blocks[(g.source_file, g.block_start)] = (min(first, g.first_row_id), lines + g.lines)
+    return line_offsets([(f, s, first, n) for (f, s), (first, n) in blocks.items()])
+
+
+def valid_lines_by_event_hour(groups: Iterable[LineGroup]) -> dict[datetime, int]:
+    """How many valid lines each event hour holds."""
+    out: dict[datetime, int] = defaultdict(int)
+    for g in groups:
+        if g.reason is None:
+            out[g.event_hour] += g.lines
+    return dict(out)
+
+
+def split_event_hours(
+    lines_by_hour: dict[datetime, int], sparse_limit: int
+) -> tuple[list[datetime], list[datetime]]:
+    """(sparse, dense) event hours: the hours with fewest lines are sparse while their lines
+    add up to at most `sparse_limit`; both lists sorted."""
+    sparse, total = [], 0
+    for hour, lines in sorted(lines_by_hour.items(), key=lambda item: (item[1], item[0])):
+        if total + lines > sparse_limit:
+            break
+        sparse.append(hour)
+        total += lines
+    dense = sorted(set(lines_by_hour) - set(sparse))
+    return sorted(sparse), dense
+
+
+def hour_counts(
+    hours: Iterable[datetime],
+    groups: Iterable[LineGroup],
+    duplicates: Iterable[DuplicateGroup],
+) -> dict[datetime, dict]:
+    """Per arrival hour, the counts of its ingest log (HourReport fields): every hour of the
+    run gets an entry, an empty drop all zeros. Bronze rows are the valid lines minus the
+    duplicates, so each hour's counts add up by construction; the run's totals are checked
+    against the commits (reconcile)."""
+    out = {
+        h: {
+            "input_lines": 0,
+            "bronze_rows": 0,
+            "quarantined_rows": 0,
+            "duplicates_in_drop": 0,
+            "duplicates_in_bronze": 0,
+            "beyond_lateness": 0,
+            "quarantine_reasons": {},
+        }
+        for h in hours
+    }
+    files: dict[datetime, set[str]] = defaultdict(set)
+    for g in groups:
+        counts = out[g.arrival_hour]
+        files[g.arrival_hour].add(g.source_file)
+        counts["input_lines"] += g.lines
+        if g.reason is None:
+            counts["bronze_rows"] += g.lines
+            counts["beyond_lateness"] += g.lines if g.beyond_lateness else 0
+        else:
+            counts["quarantined_rows"] += g.lines
+            reasons = counts["quarantine_reasons"]
+            reasons[g.reason] = reasons.get(g.reason, 0) + g.lines
+    for d in duplicates:
+        counts = out[d.arrival_hour]
+        counts[d.counted_as] += d.lines
+        counts["bronze_rows"] -= d.lines
+        counts["beyond_lateness"] -= d.lines if d.beyond_lateness else 0
+    for h, counts in out.items():
+        counts["input_files"] = len(files[h])
+    return out
+
+
 def reconcile(counts: dict[str, int]) -> list[str]:
-    """Problems with an hour's counts (empty when they add up)."""
+    """Problems with a run's counts (empty when they add up)."""
     problems = []
     accounted = (
         counts["bronze_rows"]

@@ -1,4 +1,5 @@
-"""The ingest log: one JSON document per arrival hour, overwritten on each successful run.
+"""The ingest log: one JSON document per arrival hour, overwritten on each successful run
+(a run over many hours still writes one document per hour).
 
 Downstream jobs (labels) read it to know which arrival hours are ingested and final.
 """
@@ -30,7 +31,11 @@ COUNT_FIELDS = (
 
 @dataclass(frozen=True)
 class HourReport:
-    """What ingesting one arrival hour did; the counts reconcile (see layout.reconcile)."""
+    """What ingesting one arrival hour did; the counts reconcile (see layout.hour_counts).
+
+    bronze_version and quarantine_version are the commits of the chunk that held the hour;
+    duration_s is the hour's share of that chunk's wall time.
+    """
 
     arrival_hour: str
     input_files: int
@@ -52,17 +57,33 @@ class HourReport:
 
 
 @dataclass(frozen=True)
+class ChunkReport:
+    """One set-based pass over consecutive arrival hours [start, end) and what it committed."""
+
+    start: str
+    end: str
+    bronze_version: int
+    quarantine_version: int
+    # Delta commits made: 2, or fewer when a write had nothing to add or remove.
+    commits: int
+    duration_s: float
+
+
+@dataclass(frozen=True)
 class IngestReport:
     """The outcome of ingesting an interval of arrival hours, in order."""
 
     start: str
     end: str
     hours: list[HourReport]
+    chunks: list[ChunkReport] = field(default_factory=list)
 
     def totals(self) -> dict[str, Any]:
-        """Summed counts over the interval (the job's one-line JSON summary)."""
+        """Summed counts over the interval, chunks and Delta commits (the job's JSON line)."""
         out: dict[str, Any] = {"start": self.start, "end": self.end, "hours": len(self.hours)}
         out.update({k: sum(getattr(h, k) for h in self.hours) for k in COUNT_FIELDS})
+        out["chunks"] = len(self.chunks)
+        out["commits"] = sum(c.commits for c in self.chunks)
         return out
 
 

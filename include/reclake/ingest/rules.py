@@ -7,7 +7,7 @@ a fixed order and the first failing rule gives the row its `reason` and `detail`
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -97,12 +97,12 @@ def _text_after_value(line: Column) -> Column:
     return F.when(only_close_at_end, F.lit(False)).otherwise(walked)
 
 
-def future_horizon(arrival_hour: datetime, max_future_skew_minutes: int) -> datetime:
-    """The latest event_time a drop may hold: the end of its arrival hour plus clock skew."""
-    return arrival_hour + HOUR + timedelta(minutes=max_future_skew_minutes)
+def future_horizon(arrival_hour: Column, max_future_skew_minutes: int) -> Column:
+    """The latest event_time a line may hold: the end of its arrival hour plus clock skew."""
+    return arrival_hour + F.lit(HOUR + timedelta(minutes=max_future_skew_minutes))
 
 
-def _rules(line: Column, arrival_hour: datetime, max_future_skew_minutes: int):
+def _rules(line: Column, max_future_skew_minutes: int):
     """(condition, reason, detail) triples in evaluation order, over the extracted columns."""
     rules: list[tuple[Column, str, Column]] = [
         (F.col("_v").isNull(), MALFORMED_JSON, F.lit("line is not valid JSON")),
@@ -160,21 +160,27 @@ def _rules(line: Column, arrival_hour: datetime, max_future_skew_minutes: int):
             F.lit("event_time: not ISO-8601 with a zone (e.g. 2026-11-20T13:05:09Z)"),
         )
     )
-    horizon = future_horizon(arrival_hour, max_future_skew_minutes)
+    # Each line's own arrival hour sets its horizon, so one pass validates many drops.
+    horizon = future_horizon(F.col("arrival_hour"), max_future_skew_minutes)
     rules.append(
         (
-            F.col("event_time") > F.lit(horizon),
+            F.col("event_time") > horizon,
             FUTURE_TIMESTAMP,
-            F.lit(f"event_time: after {horizon.isoformat()} (end of arrival hour + skew)"),
+            F.concat(
+                F.lit("event_time: after "),
+                F.date_format(horizon, "yyyy-MM-dd'T'HH:mm:ss'+00:00'"),
+                F.lit(" (end of arrival hour + skew)"),
+            ),
         )
     )
     return rules
 
 
-def validate(lines: DataFrame, arrival_hour: datetime, max_future_skew_minutes: int) -> DataFrame:
+def validate(lines: DataFrame, max_future_skew_minutes: int) -> DataFrame:
     """Add typed contract fields plus `reason`/`detail` (null when the line is valid).
 
-    `lines` holds the raw text in `value`; other columns pass through.
+    `lines` holds the raw text in `value` and the line's `arrival_hour` (TIMESTAMP); other
+    columns pass through.
     """
     # One lookup pulls every contract field out as a variant (SQL null when absent); the
     # kinds and typed values then read those small variants, not the whole object again.
@@ -195,7 +201,7 @@ def validate(lines: DataFrame, arrival_hour: datetime, max_future_skew_minutes: 
     ).withColumn("event_time", F.col("_event_time_text").try_cast("timestamp"))
     # The rules pick a rule number (a cheap int CASE); reason and detail are looked up from
     # it afterwards, so a valid row never builds a struct or a detail string.
-    listed = _rules(F.col("value"), arrival_hour, max_future_skew_minutes)
+    listed = _rules(F.col("value"), max_future_skew_minutes)
     rule = None
     for number, (condition, _, _) in enumerate(listed, start=1):
         # A null condition (e.g. comparing a missing value) means the rule does not fire.
