@@ -30,10 +30,9 @@ def positive_int(value: str) -> int:
     return number
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the ingest for [start, end); returns the process exit code."""
-    from reclake.ingest import IngestError, ingest_events
-    from reclake.jobrun import EXIT_FAILED, interval_parser, parse_interval, run_spark_job
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """--start/--end (whole UTC hours) and --chunk-hours."""
+    from reclake.jobrun import interval_parser, parse_interval
 
     parser = interval_parser(__doc__, "arrival hour")
     parser.add_argument(
@@ -41,7 +40,15 @@ def main(argv: list[str] | None = None) -> int:
         type=positive_int,
         help="arrival hours per pass (default: RECLAKE_INGEST_CHUNK_HOURS, 24)",
     )
-    args = parse_interval(parser, argv)
+    return parse_interval(parser, argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ingest for [start, end); returns the process exit code."""
+    from reclake.ingest import IngestError, ingest_events
+    from reclake.jobrun import EXIT_FAILED, run_spark_job
+
+    args = parse_args(argv)
     return run_spark_job(
         "ingest_events",
         lambda spark, settings: ingest_events(

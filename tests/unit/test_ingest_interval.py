@@ -97,3 +97,14 @@ def test_block_offsets_and_event_hours_come_from_the_same_groups():
     # so its first row (id 3) is line 4: line number = row_id - offset + 1.
     assert block_offsets(GROUPS) == {("a", 0): 10, ("a", 99): 0, ("b", 0): 50}
     assert valid_lines_by_event_hour(GROUPS) == {h(0): 3, EARLY: 1, h(1): 3}
+
+
+def test_ingest_job_takes_chunk_hours():
+    from jobs.ingest_events import parse_args
+
+    interval = ["--start", "2026-11-20T00:00Z", "--end", "2026-11-21T00:00Z"]
+    assert parse_args(interval).chunk_hours is None  # the setting decides
+    assert parse_args([*interval, "--chunk-hours", "6"]).chunk_hours == 6
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args([*interval, "--chunk-hours", "0"])
+    assert exit_info.value.code == 2

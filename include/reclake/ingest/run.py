@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from functools import reduce
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, DataFrameReader, SparkSession
 from pyspark.sql import functions as F
 
 from reclake import io, lakefs
@@ -194,7 +194,7 @@ def read_drops(spark: SparkSession, settings: Settings, hours: list[datetime]) -
     )
 
 
-def drop_reader(spark: SparkSession, settings: Settings, data_ddl: str):
+def drop_reader(spark: SparkSession, settings: Settings, data_ddl: str) -> DataFrameReader:
     """A DataFrameReader of drop files with the given data columns plus the drop folders'
     date and hour as text columns (so any file reader yields line_position)."""
     return spark.read.schema(f"{data_ddl}, {DROP_PARTITION_DDL}").option(
