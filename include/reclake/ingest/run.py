@@ -280,7 +280,7 @@ def bronze_copies(
     share an event hour with the run's valid lines (`lines_by_event_hour` counts those lines
     per event hour): the only rows a copy of them can be.
 
-    Reads only those event hours (partition pruning on event_date, file and page skipping on
+    Reads only those event hours (partition pruning on event_date, file skipping on
     event_hour), so the cost follows the rows of those hours, not what bronze holds. The
     sparse hours (few valid lines, e.g. late events' hours) are looked up with their lines'
     keys broadcast; the dense ones (the run's own hours, which bronze barely holds from other

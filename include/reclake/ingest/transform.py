@@ -72,12 +72,13 @@ def with_lateness(lines: DataFrame, allowed_lateness_hours: int) -> DataFrame:
 def assign_fates(valid: DataFrame, in_bronze: DataFrame) -> DataFrame:
     """Add `fate` to the valid lines of a run's arrival hours.
 
-    Within one arrival hour's drop the first line of an event_id (COPY_ORDER) is kept and the
-    others are duplicates_in_drop. Across arrival hours a copy is a line with the same
-    event_id and event_hour: the earliest arrival hour keeping one wins and later hours'
-    copies are duplicates_in_bronze, as are all copies of an (event_id, event_hour) that
-    `in_bronze` (bronze rows of arrival hours outside the run) already holds. That is what
-    ingesting the hours one at a time in ascending order gives.
+    Within one arrival hour's drop only the first line of an event_id (COPY_ORDER) can be
+    kept; the others are duplicates_in_drop. Across arrival hours a copy is a line with the
+    same event_id and event_hour: of the copies that are first in their drop, the earliest
+    arrival hour's is kept, and every copy in a later hour is a duplicate_in_bronze, as are
+    all copies of an (event_id, event_hour) that `in_bronze` (bronze rows of arrival hours
+    outside the run) already holds. That is what ingesting the hours one at a time in
+    ascending order gives.
     """
     held = in_bronze.groupBy("event_id").agg(F.collect_set("event_hour").alias("_bronze_hours"))
     in_drop = Window.partitionBy("event_id", "arrival_hour").orderBy(*COPY_ORDER)
