@@ -1,9 +1,10 @@
 """Fold bronze events that arrived in [start, end) into the hourly user and item tiles.
 
     spark-submit --jars "$(ls jars/*.jar | paste -sd,)" jobs/build_tiles.py \
-        --start 2026-11-20T00:00Z --end 2026-11-20T03:00Z
+        --start 2026-11-20T00:00Z --end 2026-11-20T03:00Z [--chunk-hours 168]
 
---start/--end are arrival hours (ISO-8601 UTC, whole hours). Every event hour those arrivals
+--start/--end are arrival hours (ISO-8601 UTC, whole hours); each chunk of --chunk-hours
+(default: the whole interval) is one commit per tile table. Every event hour those arrivals
 touch (late events within the allowed lateness fold into earlier hours) is rebuilt from all
 of its bronze events, so re-running gives the same tiles. Also runs as
 `python jobs/build_tiles.py ...`. Prints one JSON line of counts; exits non-zero on failure.
@@ -23,18 +24,30 @@ except ImportError:  # run from a checkout without `pip install -e .`
 def main(argv: list[str] | None = None) -> int:
     """Build the tiles for arrival hours [start, end); returns the process exit code."""
     from reclake.features.tiles import build_tiles
-    from reclake.jobrun import EXIT_FAILED, interval_parser, parse_interval, run_spark_job
+    from reclake.jobrun import (
+        EXIT_FAILED,
+        chunked,
+        interval_parser,
+        parse_interval,
+        positive_int,
+        run_spark_job,
+        summed,
+    )
 
-    args = parse_interval(interval_parser(__doc__, "arrival hour"), argv)
+    parser = interval_parser(__doc__, "arrival hour")
+    parser.add_argument("--chunk-hours", type=positive_int, help="arrival hours per commit")
+    args = parse_interval(parser, argv)
 
-    def work(spark, settings) -> dict:
-        result = build_tiles(spark, settings, args.start, args.end)
+    def chunk(spark, settings, start, end) -> dict:
+        result = build_tiles(spark, settings, start, end)
         return {
-            "start": result.start,
-            "end": result.end,
             "rebuilt_hours": len(result.rebuilt_hours),
             **{f"{name}_rows": rows for name, rows in result.rows.items()},
         }
+
+    def work(spark, settings) -> dict:
+        parts = chunked("build_tiles", args, lambda s, e: chunk(spark, settings, s, e))
+        return summed(parts, args)
 
     return run_spark_job(
         "build_tiles", work, {FileNotFoundError: EXIT_FAILED, ValueError: EXIT_FAILED}

@@ -3,10 +3,13 @@
     spark-submit --jars "$(ls jars/*.jar | paste -sd,)" jobs/build_training_samples.py \
         --start 2026-11-20T00:00Z --end 2026-11-20T03:00Z
 
---start/--end are impression hours (ISO-8601 UTC, whole hours). Fails (exit 3) when an
-hour's inputs are not final yet: its labels are missing from silver, or build_tiles has not
-processed every arrival hour its tiles depend on. Re-running replaces the same hours. Also
-runs as `python jobs/build_training_samples.py ...`. Prints one JSON line of counts.
+--start/--end are impression hours (ISO-8601 UTC, whole hours); any span, from one hour to
+months: the window features of all its hours come from one set-based computation, and the
+samples are committed once per chunk of --chunk-hours (default RECLAKE_SAMPLES_CHUNK_HOURS).
+An hour without impressions yields no samples and is final like any other. Fails (exit 3)
+when an hour's inputs are not final yet: label_impressions has not processed it, or
+build_tiles has not processed every arrival hour its tiles depend on. Re-running replaces the
+same hours. Also runs as `python jobs/build_training_samples.py ...`. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -28,18 +31,27 @@ def main(argv: list[str] | None = None) -> int:
         EXIT_NOT_FINAL,
         interval_parser,
         parse_interval,
+        positive_int,
         run_spark_job,
     )
 
-    args = parse_interval(interval_parser(__doc__, "sample hour"), argv)
+    parser = interval_parser(__doc__, "sample hour")
+    parser.add_argument(
+        "--chunk-hours", type=positive_int, help="hours per window computation and commit"
+    )
+    args = parse_interval(parser, argv)
 
     def work(spark, settings) -> dict:
-        result = build_training_samples(spark, settings, args.start, args.end)
+        result = build_training_samples(
+            spark, settings, args.start, args.end, chunk_hours=args.chunk_hours
+        )
         return {
             "start": result.start,
             "end": result.end,
             "rows": result.rows,
             "version": result.version,
+            "chunks": result.chunks,
+            "bootstrapped_chunks": result.bootstrapped,
         }
 
     return run_spark_job(

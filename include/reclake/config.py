@@ -58,6 +58,9 @@ class Settings:
     # The ingest handles this many arrival hours per pass (one bronze and one quarantine
     # commit each); a pass keeps its parsed lines cached, so this bounds memory.
     ingest_chunk_hours: int = 24
+    # Long sample builds run in chunks of this many hours (one window computation and one
+    # commit each) to bound memory; a month at a time suits the embedded setup.
+    samples_chunk_hours: int = 24 * 31
     # Reviewed Great Expectations suite files, one <table>.json each (see docs/quality.md).
     expectations_dir: Path = PROJECT_ROOT / "include" / "expectations"
     # A published snapshot expires this many days after publish unless pinned or `latest`.

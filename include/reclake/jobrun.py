@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from reclake.config import Settings, load_settings
-from reclake.timeutil import hours_between, parse_utc
+from reclake.timeutil import chunks, hours_between, iso, parse_utc
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -28,6 +30,17 @@ def interval_parser(doc: str | None, what: str = "hour") -> argparse.ArgumentPar
     parser.add_argument("--start", required=True, type=parse_utc, help=f"first {what} (UTC)")
     parser.add_argument("--end", required=True, type=parse_utc, help="interval end, exclusive")
     return parser
+
+
+def positive_int(value: str) -> int:
+    """argparse type for counts such as --chunk-hours: a whole number >= 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {number}")
+    return number
 
 
 def table_name(value: str) -> str:
@@ -58,6 +71,47 @@ def parse_interval(
     except ValueError as exc:
         parser.error(str(exc))
     return args
+
+
+def chunked(
+    name: str, args: argparse.Namespace, work: Callable[[datetime, datetime], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Run `work(chunk_start, chunk_end)` over [args.start, args.end) in pieces of
+    args.chunk_hours (the whole interval when unset), logging progress per piece."""
+    hours = args.chunk_hours or len(list(hours_between(args.start, args.end)))
+    pieces = chunks(args.start, args.end, hours)
+    results = []
+    for n, (lo, hi) in enumerate(pieces, start=1):
+        began = time.monotonic()
+        results.append(work(lo, hi))
+        print(
+            f"{name}: chunk {n}/{len(pieces)} [{iso(lo)}, {iso(hi)}) done in "
+            f"{time.monotonic() - began:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+    return results
+
+
+def summed(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """One summary of chunk results: the whole interval, numbers added up (the version is the
+    last chunk's), nested counts merged key by key."""
+    out: dict[str, Any] = {"start": iso(args.start), "end": iso(args.end), "chunks": len(results)}
+    for result in results:
+        for key, value in result.items():
+            if key in ("start", "end"):
+                continue
+            if key == "version" or isinstance(value, str | bool) or value is None:
+                out[key] = value
+            elif isinstance(value, int | float):
+                out[key] = out.get(key, 0) + value
+            elif isinstance(value, dict):
+                merged = out.setdefault(key, {})
+                for k, v in value.items():
+                    merged[k] = merged.get(k, 0) + v
+            else:
+                out[key] = value
+    return out
 
 
 def run_spark_job(

@@ -54,6 +54,11 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # Snapshots keep old versions readable; log retention is managed by reclake's vacuum.
         "spark.databricks.delta.retentionDurationCheck.enabled": "false",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        # Constraint propagation re-derives every filter constraint through each alias above
+        # it: over the window computation's dozens of aliased sum columns that grew
+        # exponentially and planning one write took minutes. What it infers (IsNotNull
+        # filters) reclake's plans do not need.
+        "spark.sql.constraintPropagation.enabled": "false",
     }
     if not settings.spark_codegen:
         # Interpret expressions rather than compile them (see Settings.spark_codegen).

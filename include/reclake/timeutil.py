@@ -43,3 +43,13 @@ def hours_between(start: datetime | str, end: datetime | str) -> Iterator[dateti
 def iso(dt: datetime) -> str:
     """Render a UTC datetime as ISO-8601 with a Z suffix."""
     return parse_utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def chunks(
+    start: datetime | str, end: datetime | str, hours: int
+) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut into consecutive whole-hour pieces of at most `hours` hours."""
+    if hours < 1:
+        raise ValueError(f"chunk hours must be >= 1, got {hours}")
+    bounds = list(hours_between(start, end))[::hours]
+    return [(lo, min(lo + hours * HOUR, parse_utc(end))) for lo in bounds]

@@ -292,3 +292,19 @@ def test_ingest_log_is_authoritative_and_a_gap_blocks(spark, lake):
     report = label_impressions(spark, lake, START, END)
     assert report.final_through == "2026-11-21T03:00:00Z"
     assert _labeled(spark, lake) == EXPECTED
+
+
+def test_label_log_records_every_hour_quiet_ones_too(spark, lake):
+    from reclake.features.labels import LABEL_LOG_DIR, labeled_hours
+    from reclake.hourlog import read_hour_docs
+
+    hours = [START + timedelta(hours=n) for n in range(3)]
+    assert labeled_hours(lake, START, hours[-1] + timedelta(hours=1)) == set()
+    report = label_impressions(spark, lake, START, hours[-1] + timedelta(hours=1))
+    assert labeled_hours(lake, START, hours[-1] + timedelta(hours=1)) == set(hours)
+    docs = read_hour_docs(lake, LABEL_LOG_DIR, START, hours[-1] + timedelta(hours=1))
+    per_hour = {d["impression_hour"]: d["impressions"] for d in docs}
+    # 01:00 holds no impression: it is logged with 0, so it is final like the others.
+    assert list(per_hour.values())[1:] == [1, 0]
+    assert sum(per_hour.values()) == report.impressions == report.rows_written
+    assert {d["version"] for d in docs} == {report.version}

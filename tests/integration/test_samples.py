@@ -254,5 +254,5 @@ def test_asked_too_early_is_a_clear_error(spark, settings):
     record_tile_build(settings, H + HOUR)
     assert_inputs_final(spark, settings, H, H + HOUR)  # final now
     # Hour H+1 has no labels yet.
-    with pytest.raises(InputsNotFinalError, match="no labeled impressions in silver for 1 hour"):
+    with pytest.raises(InputsNotFinalError, match="label_impressions has not processed 1 hour"):
         assert_inputs_final(spark, settings, H, H + 2 * HOUR)

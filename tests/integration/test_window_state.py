@@ -1,5 +1,5 @@
-"""Rolling window state: stepping hour by hour equals a direct bootstrap from the tiles, a gap
-or a tile rebuild forces a bootstrap, and re-runs rewrite the same content.
+"""Interval window values: starting from a stored checkpoint equals starting from the tiles at
+every hour, a gap or a tile rebuild forces a bootstrap, and re-runs rewrite the same content.
 
 Inputs are the seeded random events of the brute-force samples test (8 days + 3 hours, late
 and beyond-lateness events, ties) with its extra 3h window.
@@ -13,17 +13,18 @@ import pytest
 
 from reclake.features.definitions import Window
 from reclake.features.state import (
-    bootstrap_state,
+    Base,
     build_window_states,
+    nonempty,
     read_states,
     stale_reason,
-    step_state,
     tile_versions,
+    window_values,
 )
 from reclake.features.tiles import build_tiles
 from reclake.io import read_table
 from reclake.tables import table
-from reclake.timeutil import HOUR
+from reclake.timeutil import HOUR, iso
 from tests.integration.test_samples_bruteforce import DEFS, H0, random_inputs
 from tests.integration.test_tiles import write_bronze, write_dims, write_labeled
 
@@ -45,27 +46,43 @@ def _tiles(spark, settings, entity):
     return read_table(spark, table(entity.tile_table), settings)
 
 
+def _probes(spark, tiles, entity, hours):
+    """Every key the tiles know, asked at each of these hours."""
+    from pyspark.sql import functions as F
+
+    stamps = F.array(*[F.lit(h).cast("timestamp") for h in hours])
+    return tiles.select(entity.key).distinct().select(entity.key, F.explode(stamps).alias("hour"))
+
+
 @pytest.mark.integration
-def test_stepping_equals_bootstrap_every_hour(spark, settings):
+def test_checkpoint_base_equals_tiles_base_every_hour(spark, settings):
     _build_inputs(spark, settings)
     week = timedelta(hours=7 * 24)
-    # Step across the hour where the oldest tile leaves the 7-day window.
+    # An interval across the hours where the oldest tiles leave the 7-day window.
     users = _tiles(spark, settings, DEFS.entities[0])
     oldest = users.agg({"hour": "min"}).first()[0].replace(tzinfo=UTC)
-    hours = [oldest + week + n * HOUR for n in range(3)]
+    first = oldest + week
+    hours = [first + n * HOUR for n in range(4)]
     for entity in DEFS.entities:
         tiles = _tiles(spark, settings, entity).localCheckpoint()
-        state = bootstrap_state(tiles, entity, hours[0], DEFS).localCheckpoint()
-        for hour in hours[1:]:
-            stepped = step_state(state, tiles, entity, hour, DEFS).localCheckpoint()
-            want = _rows(bootstrap_state(tiles, entity, hour, DEFS), entity.key)
-            assert _rows(stepped, entity.key) == want, hour
-            state = stepped
+        # The checkpoint: the values at `first` computed from the tiles alone.
+        from_tiles = Base(first - week, stored=False)
+        checkpoint = window_values(
+            None, tiles, _probes(spark, tiles, entity, [first]), entity, from_tiles, first, DEFS
+        )
+        checkpoint = nonempty(checkpoint, entity, DEFS).localCheckpoint()
+        probes = _probes(spark, tiles, entity, hours[1:])
+        stored = Base(first, stored=True)
+        got = window_values(checkpoint, tiles, probes, entity, stored, hours[-1], DEFS)
+        want = window_values(
+            None, tiles, probes, entity, Base(hours[1] - week, stored=False), hours[-1], DEFS
+        )
+        assert _rows(got, entity.key) == _rows(want, entity.key)
         # Tiles must have left the 7-day window, or the subtraction went untested.
         leaving = [h - HOUR - week for h in hours[1:]]
         assert tiles.filter(tiles["hour"].isin(leaving)).count() > 0, entity.name
         if entity.play_sequence:
-            seqs = [r["recent_plays"] for r in _rows(state, entity.key).values()]
+            seqs = [r["recent_plays"] for r in _rows(got, entity.key).values()]
             assert max(len(s) for s in seqs) == DEFS.sequence_length
 
 
@@ -77,20 +94,21 @@ def test_gap_rebuild_and_rerun(spark, settings):
         return {e.name: _rows(read_states(spark, settings, e, hours), e.key) for e in DEFS.entities}
 
     first = build_window_states(spark, settings, H0, H0 + HOUR, DEFS)
-    assert first.bootstrap_reason == "no stored state"
+    assert first.bootstrap_reason == "no stored state" and first.checkpoint == iso(H0)
     stepped = build_window_states(spark, settings, H0 + HOUR, H0 + 3 * HOUR, DEFS)
     assert stepped.bootstrap_reason is None
-    hours = [H0 + HOUR, H0 + 2 * HOUR]
-    want = stored(hours)
+    # Only the interval's last hour is stored: the next run's checkpoint.
+    assert stored([H0 + HOUR]) == {e.name: {} for e in DEFS.entities}
+    want = stored([H0 + 2 * HOUR])
     assert all(want.values())
 
-    # Re-runs rewrite the same content, whether stepped or bootstrapped.
+    # Re-runs rewrite the same content, from the checkpoint or from the tiles.
     again = build_window_states(spark, settings, H0 + HOUR, H0 + 3 * HOUR, DEFS)
     assert again.bootstrap_reason is None and again.rows == stepped.rows
-    assert stored(hours) == want
+    assert stored([H0 + 2 * HOUR]) == want
     boot = build_window_states(spark, settings, H0 + 2 * HOUR, H0 + 3 * HOUR, DEFS, bootstrap=True)
     assert boot.bootstrap_reason == "asked for"
-    assert stored(hours) == want
+    assert stored([H0 + 2 * HOUR]) == want
 
     # A gap: no state of H0 + 3h, so H0 + 4h bootstraps.
     gap = build_window_states(spark, settings, H0 + 4 * HOUR, H0 + 5 * HOUR, DEFS)
@@ -116,18 +134,17 @@ def test_gap_rebuild_and_rerun(spark, settings):
     assert reason is not None and reason.startswith("tiles rebuilt since by arrival hour")
     rebuilt = build_window_states(spark, settings, H0 + 3 * HOUR, H0 + 4 * HOUR, DEFS)
     assert rebuilt.bootstrap_reason == reason
-    # The rebuilt tiles hold the same events, so the bootstrapped state matches a step.
-    fresh = {
-        e.name: _rows(
-            step_state(
-                read_states(spark, settings, e, [H0 + 2 * HOUR]),
-                _tiles(spark, settings, e),
-                e,
-                H0 + 3 * HOUR,
-                DEFS,
-            ),
-            e.key,
+    # The rebuilt tiles hold the same events, so the bootstrapped state matches one computed
+    # from the stale checkpoint.
+    fresh = {}
+    for e in DEFS.entities:
+        checkpoint = read_states(spark, settings, e, [H0 + 2 * HOUR])
+        tiles = _tiles(spark, settings, e)
+        probes = _probes(
+            spark, tiles.select(e.key).unionByName(checkpoint.select(e.key)), e, [H0 + 3 * HOUR]
         )
-        for e in DEFS.entities
-    }
+        values = window_values(
+            checkpoint, tiles, probes, e, Base(H0 + 2 * HOUR, stored=True), H0 + 3 * HOUR, DEFS
+        )
+        fresh[e.name] = _rows(nonempty(values, e, DEFS), e.key)
     assert stored([H0 + 3 * HOUR]) == fresh

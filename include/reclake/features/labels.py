@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from reclake import contract, io
 from reclake.config import Settings
+from reclake.hourlog import hours_with_docs, read_hour_docs, write_hour_doc
 from reclake.ingest.log import ingested_hours
 from reclake.tables import IMPRESSIONS_LABELED_DDL, table
 from reclake.timeutil import HOUR, floor_hour, hours_between, iso, parse_utc
@@ -17,6 +18,9 @@ from reclake.timeutil import HOUR, floor_hour, hours_between, iso, parse_utc
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+# One record per impression hour labeled: the samples' finality check reads these, so an hour
+# without impressions is as final as a busy one.
+LABEL_LOG_DIR = "_reclake/label_log"
 LABELS = ("played", "finished", "liked", "shared", "skipped")
 # finished: the longest play reaches 90% of the item (integer maths: 10 * ms >= 9 * duration).
 FINISHED_NUMERATOR, FINISHED_DENOMINATOR = 9, 10
@@ -257,6 +261,9 @@ def label_impressions(
             F.count_if(F.col("event_type").isin(*contract.ACTION_TYPES)).alias("actions"),
         )
         late_stats = late.collect()[0]
+        per_hour = dict(
+            labeled.groupBy(F.expr("unix_seconds(event_hour)").alias("s")).count().collect()
+        )
 
         spec = table("impressions_labeled")
         io.ensure_table(spark, spec, IMPRESSIONS_LABELED_DDL, settings)
@@ -267,6 +274,15 @@ def label_impressions(
         events.unpersist()
         if labeled is not None:
             labeled.unpersist()
+    for hour in hours_between(start, end):
+        doc = {
+            "impression_hour": iso(hour),
+            "impressions": per_hour.get(int(hour.timestamp()), 0),
+            "version": result.version,
+            "run": [iso(start), iso(end)],
+            "final_through": final_through,
+        }
+        write_hour_doc(settings, LABEL_LOG_DIR, hour, doc)
     return LabelReport(
         start=iso(start),
         end=iso(end),
@@ -282,6 +298,20 @@ def label_impressions(
         actions_beyond_lateness=late_stats["actions"],
         final_through=final_through,
     )
+
+
+def labeled_hours(settings: Settings, start: datetime, end: datetime) -> set[datetime]:
+    """Impression hours in [start, end) that label_impressions has written, rows or none."""
+    return hours_with_docs(settings, LABEL_LOG_DIR, start, end)
+
+
+def logged_impressions(settings: Settings, start: datetime, end: datetime) -> int | None:
+    """Impressions the label log records for hours [start, end); None unless every hour has
+    a record (lakes labeled before the log existed, or hours not labeled yet)."""
+    docs = read_hour_docs(settings, LABEL_LOG_DIR, start, end)
+    if len(docs) != len(list(hours_between(start, end))):
+        return None
+    return sum(int(d["impressions"]) for d in docs)
 
 
 def _hours_predicate(start: datetime, end: datetime) -> str:

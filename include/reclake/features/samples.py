@@ -2,9 +2,10 @@
 labels, the user's and item's window features over complete hours before H, the user's play
 sequence, and static attributes.
 
-Cost is flat in history: the window features of hour H are the rolling window state(H)
-(reclake.features.state), stepped from state(H - 1h) with a few tile hours, and impressions
-meet it in an equi-join on (entity key, hour). No tile older than the look-back is read.
+Cost follows rows, not hours: the window values of every (entity, hour) the impressions of
+[start, end) ask for come from one set-based computation (reclake.features.state) over the
+tiles and the checkpoint the previous run stored, and impressions meet them in an equi-join
+on (entity key, hour). A run commits the samples once per chunk of hours, whatever its length.
 """
 
 from __future__ import annotations
@@ -27,14 +28,16 @@ from reclake.features.definitions import (
     category_tile_column,
     window_column,
 )
-from reclake.features.state import build_window_states, read_states
+from reclake.features.labels import labeled_hours
+from reclake.features.state import interval_windows
 from reclake.features.tiles import (
     built_arrival_hours,
     category_bucket,
     collect_hours,
     dates_of,
-    sql_timestamp,
+    ranges_predicate,
 )
+from reclake.hourlog import hours_with_docs, write_hour_doc
 from reclake.ingest.log import ingested_hours
 from reclake.io import ensure_table, read_table, replace_where
 from reclake.tables import table
@@ -42,6 +45,11 @@ from reclake.timeutil import HOUR, hours_between, iso, parse_utc
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+
+# One record per sample hour built: what waits for samples (the snapshot DAG, backfills)
+# reads these, so an hour without impressions is as done as a busy one.
+SAMPLE_LOG_DIR = "_reclake/sample_log"
 
 
 class InputsNotFinalError(RuntimeError):
@@ -56,6 +64,8 @@ class SamplesResult:
     end: str
     rows: int
     version: int
+    chunks: int = 1
+    bootstrapped: int = 0  # chunks whose window base was read from the tiles, not a checkpoint
 
 
 # ---- finality -------------------------------------------------------------------------------
@@ -85,22 +95,25 @@ def unready_inputs(
     end: datetime,
     definitions: FeatureDefinitions = DEFINITIONS,
 ) -> dict[str, list[datetime]]:
-    """The inputs that are not final for [start, end): hours without labels in silver and
-    arrival hours not yet folded into the tiles. Empty lists mean samples may be built."""
+    """The inputs that are not final for [start, end): hours label_impressions has not
+    processed and arrival hours not yet folded into the tiles. Empty lists mean samples may be
+    built. An hour the labels job processed counts whatever it held (quiet hours too)."""
     from pyspark.sql import functions as F
 
     from reclake.io import is_delta_table
 
     hours = list(hours_between(start, end))
-    labeled: set[datetime] = set()
+    labeled = labeled_hours(settings, parse_utc(start), parse_utc(end))
+    unlogged = [h for h in hours if h not in labeled]
     silver = table("impressions_labeled")
-    if hours and is_delta_table(spark, silver.uri(settings)):
+    # Lakes labeled before the label log existed: an hour with rows in silver was labeled.
+    if unlogged and is_delta_table(spark, silver.uri(settings)):
         silver_hours = (
             read_table(spark, silver, settings)
-            .filter(F.col("event_date").isin(dates_of(hours)))
-            .filter(F.col("event_hour").isin(hours))
+            .filter(F.col("event_date").isin(dates_of(unlogged)))
+            .filter(F.col("event_hour").isin(unlogged))
         )
-        labeled = collect_hours(silver_hours, "event_hour")
+        labeled |= collect_hours(silver_hours, "event_hour")
     lo, hi = required_tile_builds(settings, parse_utc(start), parse_utc(end), definitions)
     # The lake begins at its first ingested arrival hour: earlier hours have no events, so
     # there are no tiles to wait for before it.
@@ -131,7 +144,7 @@ def assert_inputs_final(
 
     problems = []
     if missing["labels"]:
-        problems.append(f"no labeled impressions in silver for {show(missing['labels'])}")
+        problems.append(f"label_impressions has not processed {show(missing['labels'])}")
     if missing["tile_builds"]:
         problems.append(
             f"build_tiles has not processed arrival {show(missing['tile_builds'])} "
@@ -237,47 +250,96 @@ def build_training_samples(
     start: datetime | str,
     end: datetime | str,
     definitions: FeatureDefinitions = DEFINITIONS,
+    chunk_hours: int | None = None,
 ) -> SamplesResult:
-    """Build gold/training_samples for the labeled impressions of hours [start, end)."""
-    from pyspark.sql import functions as F
-
+    """Build gold/training_samples for the labeled impressions of hours [start, end): one
+    window computation and one commit per chunk of `chunk_hours` (default: the setting)."""
     start, end = parse_utc(start), parse_utc(end)
     hours = list(hours_between(start, end))
     if not hours:
         raise ValueError(f"empty interval [{iso(start)}, {iso(end)})")
+    chunk_hours = chunk_hours or settings.samples_chunk_hours
+    if chunk_hours < 1:
+        raise ValueError(f"chunk_hours must be >= 1, got {chunk_hours}")
     assert_inputs_final(spark, settings, start, end, definitions)
+    rows, version, bootstrapped = 0, -1, 0
+    chunks = [hours[i : i + chunk_hours] for i in range(0, len(hours), chunk_hours)]
+    for chunk in chunks:
+        # Each chunk starts from the checkpoint the one before stored.
+        written, version, reason = _build_chunk(
+            spark, settings, chunk[0], chunk[-1] + HOUR, definitions
+        )
+        rows += written
+        bootstrapped += reason is not None
+    return SamplesResult(iso(start), iso(end), rows, version, len(chunks), bootstrapped)
 
+
+def _build_chunk(
+    spark: SparkSession,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    definitions: FeatureDefinitions,
+) -> tuple[int, int, str | None]:
+    """Samples of [start, end) in one commit: (rows, version, why the base was bootstrapped)."""
+    from pyspark.sql import functions as F
+
+    in_hours = [(start, end)]
     keep = [n for n, _ in (*SAMPLE_KEYS, *SAMPLE_LABELS)]
     impressions = (
         read_table(spark, table("impressions_labeled"), settings)
-        .filter(F.col("event_date").isin(dates_of(hours)))
-        .filter((F.col("event_hour") >= start) & (F.col("event_hour") < end))
+        .filter(F.expr(ranges_predicate(in_hours, "event_hour", "event_date")))
         .select(*keep)
-        # The labeled table holds a few files per hour: hash the hour's rows over the shuffle
+        # The labeled table holds a few files per hour: hash the rows over the shuffle
         # partitions so the joins and the write (one stage) keep every core busy to the end.
         .repartition(settings.spark_shuffle_partitions, "user_id")
     )
-    build_window_states(spark, settings, start, end, definitions)
-    features = {
-        entity.name: features_from_state(
-            read_states(spark, settings, entity, hours), entity, definitions
-        )
-        for entity in definitions.entities
+    probes = {
+        e.name: impressions.select(e.key, F.col("event_hour").alias("hour"))
+        for e in definitions.entities
     }
-    user = next(e.name for e in definitions.entities if e.key == "user_id")
-    item = next(e.name for e in definitions.entities if e.key == "item_id")
-    samples = samples_from_inputs(
-        impressions,
-        features[user],
-        features[item],
-        read_table(spark, table("users"), settings),
-        read_table(spark, table("items"), settings),
-        definitions,
-    )
-    spec = table("training_samples")
-    ensure_table(spark, spec, definitions.samples_ddl(), settings)
-    dates = ", ".join(f"DATE '{d}'" for d in dates_of(hours))
-    in_hours = f"event_hour >= {sql_timestamp(start)} AND event_hour < {sql_timestamp(end)}"
-    predicate = f"sample_date IN ({dates}) AND {in_hours}"
-    result = replace_where(samples, spec, settings, predicate)
-    return SamplesResult(iso(start), iso(end), result.rows, result.version)
+    per_hour = dict(
+        impressions.groupBy(F.expr("unix_seconds(event_hour)")).count().collect()
+    )  # one sample per labeled impression
+    values, state = interval_windows(spark, settings, start, end, probes, definitions)
+    try:
+        features = {
+            name: features_from_state(v, definitions.entity(name), definitions)
+            for name, v in values.items()
+        }
+        user = next(e.name for e in definitions.entities if e.key == "user_id")
+        item = next(e.name for e in definitions.entities if e.key == "item_id")
+        samples = samples_from_inputs(
+            impressions,
+            features[user],
+            features[item],
+            read_table(spark, table("users"), settings),
+            read_table(spark, table("items"), settings),
+            definitions,
+        )
+        spec = table("training_samples")
+        ensure_table(spark, spec, definitions.samples_ddl(), settings)
+        predicate = ranges_predicate(in_hours, "event_hour", "sample_date")
+        result = replace_where(samples, spec, settings, predicate)
+    finally:
+        for v in values.values():
+            v.unpersist()
+    if sum(per_hour.values()) != result.rows:
+        raise RuntimeError(
+            f"samples of [{iso(start)}, {iso(end)}) wrote {result.rows} rows for "
+            f"{sum(per_hour.values())} labeled impressions"
+        )
+    for hour in hours_between(start, end):
+        doc = {
+            "sample_hour": iso(hour),
+            "rows": per_hour.get(int(hour.timestamp()), 0),
+            "version": result.version,
+            "run": [iso(start), iso(end)],
+        }
+        write_hour_doc(settings, SAMPLE_LOG_DIR, hour, doc)
+    return result.rows, result.version, state.bootstrap_reason
+
+
+def sampled_hours(settings: Settings, start: datetime, end: datetime) -> set[datetime]:
+    """Hours in [start, end) whose samples were built (zero rows or more)."""
+    return hours_with_docs(settings, SAMPLE_LOG_DIR, start, end)

@@ -1,22 +1,23 @@
-"""Rolling per-entity window state: what makes one hour of samples cost the same whatever the
-length of history.
+"""Window sums and play sequences for every hour of an interval in one set-based computation,
+from the hourly tiles and one stored checkpoint: what makes samples cost follow their rows,
+not the number of hours or the length of history.
 
-state(H) holds, for every entity with activity in [H - max look-back, H), each window sum
-over [H - w, H) and (users) the newest N plays of the sequence look-back. One hour's step
+For an entity and a window of w hours, tile hour h counts in the window of sample hour H iff
+h is in [H - w, H): it *enters* at H = h + 1h and *leaves* at H = h + w + 1h. So every window
+sum of every hour H after a base hour B is
 
-    state(H) = state(H - 1h) + tile(H - 1h) - tile(H - 1h - w)   for each window w
+    sum(H) = base(B) + (tiles entering in (B, H]) - (tiles leaving in (B, H])
 
-reads the previous state and the tiles of at most 1 + (number of window lengths) hours; the
-sequence merges the kept plays with hour H - 1h's plays and drops those now out of the
-look-back. That is exact: a play that ages out is older than every play kept, so the kept
-ones are still the newest of the shorter range. Entities whose sums are all 0 and whose
-sequence is empty leave the state (a missing entity reads as zeros).
+a running sum over time of signed tile rows: one sort per entity (a window function), however
+many hours the interval spans. The sequence (the newest N plays of the look-back) ranks the
+plays of the base and of the tiles in (event_time, event_id) order; the running count of
+plays before H then names the N newest ones, picked by an equi-join.
 
-Without a usable state(H - 1h) (first run, a gap, changed definitions, or tiles it consumed
-were rebuilt since) state(H) is bootstrapped from the tiles of [H - look-back, H) in one
-aggregation. States persist as Delta tables (features/<entity>_window_state, one `hour`
-per state) with one meta file per hour under features/_window_state recording the
-definitions and the tile-table versions it was computed from.
+The base is the stored state of start - 1h (`features/<entity>_window_state`, one `hour` per
+checkpoint, with a meta file under features/_window_state recording the definitions and the
+tile versions it was computed from) when it is still usable, else nothing: then the tiles of
+[start - look-back, ...) are read instead (a bootstrap). Each run stores the state of its last
+hour, so the next hourly run reads that checkpoint and a few tile hours, not a week of tiles.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from reclake.features.definitions import (
     Entity,
     FeatureDefinitions,
 )
-from reclake.features.tiles import hour_json_uri, hours_predicate, sql_timestamp, tile_builds
+from reclake.features.tiles import hours_predicate, ranges_predicate, tile_builds
+from reclake.hourlog import hour_doc_uri
 from reclake.io import ensure_table, is_delta_table, read_table, replace_where
 from reclake.maintenance.deltalog import latest_version
 from reclake.tables import WINDOW_STATE_TABLES, TableSpec, table
@@ -50,12 +52,13 @@ STATE_META_DIR = "features/_window_state"
 
 @dataclass(frozen=True)
 class StateResult:
-    """What one build_window_states run did."""
+    """What one interval's window computation stored."""
 
     start: str
     end: str
-    bootstrap_reason: str | None  # why the first hour was computed from tiles; None: stepped
-    rows: dict[str, int]  # state table -> rows written over all hours
+    checkpoint: str  # the hour whose state was stored (end - 1h)
+    bootstrap_reason: str | None  # why the tiles were read instead of a stored state
+    rows: dict[str, int]  # state table -> rows stored for the checkpoint
 
 
 def state_spec(entity: Entity) -> TableSpec:
@@ -73,132 +76,190 @@ def definitions_fingerprint(definitions: FeatureDefinitions) -> str:
 # ---- pure transforms ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Base:
+    """Where the running window sums of an interval start: the stored state of `hour`
+    (stored=True), or nothing at `hour` (stored=False: every tile from `hour` on is read)."""
+
+    hour: datetime
+    stored: bool
+
+    def covered_from(self, window_hours: int) -> datetime:
+        """The oldest tile hour the base already counts in a window of that many hours."""
+        return self.hour - timedelta(hours=window_hours) if self.stored else self.hour
+
+    def tile_ranges(
+        self, last: datetime, definitions: FeatureDefinitions = DEFINITIONS
+    ) -> list[tuple[datetime, datetime]]:
+        """[lo, hi) tile hours the sums of hours (base, last] read: those entering, and those
+        leaving each window (merged, so a long interval is one range)."""
+        spans = [(self.hour, last)]
+        for hours in _window_lengths(definitions):
+            w = timedelta(hours=hours)
+            spans.append((self.covered_from(hours), last - w))
+        return _merge([(lo, hi) for lo, hi in spans if lo < hi])
+
+
+def _window_lengths(definitions: FeatureDefinitions) -> list[int]:
+    return sorted({w.hours for w in (*definitions.windows, *definitions.category_windows)})
+
+
+def _merge(ranges: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    merged: list[tuple[datetime, datetime]] = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
 def _hour_index(column: str) -> Column:
+    """Whole hours since the epoch: cheaper to sort and compare than timestamps."""
     from pyspark.sql import functions as F
 
     return F.expr(f"unix_seconds({column}) DIV 3600")
 
 
-def _finish(grouped: DataFrame, entity: Entity, hour: datetime, defs: FeatureDefinitions):
-    """Trim the sequence (`_plays`, newest first) to the look-back and the N newest, drop empty
-    entities, add hour/date."""
+def _index(hour: datetime) -> int:
+    return int(parse_utc(hour).timestamp()) // 3600
+
+
+def window_values(
+    base_state: DataFrame | None,
+    tiles: DataFrame,
+    probes: DataFrame,
+    entity: Entity,
+    base: Base,
+    last: datetime,
+    definitions: FeatureDefinitions = DEFINITIONS,
+) -> DataFrame:
+    """For every probe (entity key, hour H), base.hour < H <= last: each window sum over [H - w, H)
+    and (users) the newest plays of the look-back, in the state table's columns.
+
+    `base_state` holds the state of base.hour (None when not base.stored); tiles outside
+    base.tile_ranges(last) are ignored, so callers may pass more.
+    """
+    from pyspark.sql import Window as W
     from pyspark.sql import functions as F
 
-    sums = [name for name, _, _ in defs.state_sums(entity)]
-    keep = F.lit(False)
-    for name in sums:
-        keep = keep | (F.col(name) != 0)
-    if entity.play_sequence:
-        since = F.expr(sql_timestamp(hour - timedelta(hours=defs.sequence_lookback_hours)))
-        # Newest first, so the plays inside the look-back are a prefix: filter keeps the order.
-        recent = F.filter("_plays", lambda x: x["event_time"] >= since)
-        newest = F.slice(recent, 1, defs.sequence_length)
-        grouped = grouped.withColumn(RECENT_PLAYS, newest.cast(STATE_PLAYS_TYPE))
-        keep = keep | (F.size(RECENT_PLAYS) > 0)
-    out = grouped.filter(keep).withColumns(
-        {"hour": F.expr(sql_timestamp(hour)), "date": F.lit(parse_utc(hour).date())}
+    key = entity.key
+    sums = definitions.state_sums(entity)
+    names = [name for name, _, _ in sums]
+    b, last = _index(base.hour), _index(last)
+    t = tiles.withColumn("_h", _hour_index("hour"))
+
+    def rows(frame: DataFrame, at: Column, values: list[Column], plays: Column) -> DataFrame:
+        cols = [v.cast("bigint").alias(n) for n, v in zip(names, values, strict=True)]
+        return frame.select(key, at.alias("_t"), *cols, plays.alias("_n"), F.lit(False).alias("_p"))
+
+    seq = entity.play_sequence
+    no_plays = F.lit(0)
+    parts = []
+    if base_state is not None:
+        n = F.size(RECENT_PLAYS) if seq else no_plays
+        parts.append(rows(base_state, F.lit(b), [F.col(c) for c in names], n))
+    entering = t.filter((F.col("_h") >= b) & (F.col("_h") < last))
+    n = F.size(RECENT_PLAYS) if seq else no_plays
+    parts.append(rows(entering, F.col("_h") + 1, [F.col(src) for _, src, _ in sums], n))
+    for hours in _window_lengths(definitions):
+        leaving = t.filter(
+            (F.col("_h") >= _index(base.covered_from(hours))) & (F.col("_h") < last - hours)
+        )
+        values = [-F.col(src) if h == hours else F.lit(0) for _, src, h in sums]
+        parts.append(rows(leaving, F.col("_h") + hours + 1, values, no_plays))
+    asked = probes.select(
+        key,
+        _hour_index("hour").alias("_t"),
+        *[F.lit(0).cast("bigint").alias(c) for c in names],
+        F.lit(0).alias("_n"),
+        F.lit(True).alias("_p"),
     )
-    return out.select(*(name for name, _ in defs.state_columns(entity)))
-
-
-def _newest_first(tile_plays: Column) -> Column:
-    """Tile plays newest first by (event_time, event_id), in the state's form (no event_id)."""
-    from pyspark.sql import functions as F
-
-    ordered = F.sort_array(tile_plays, asc=False)
-    return F.transform(ordered, lambda x: F.struct(*(x[f].alias(f) for f, _ in STATE_PLAY_FIELDS)))
-
-
-def bootstrap_state(
-    tiles: DataFrame,
-    entity: Entity,
-    hour: datetime,
-    definitions: FeatureDefinitions = DEFINITIONS,
-) -> DataFrame:
-    """state(hour) straight from an entity's tiles: conditional sums over [hour - lookback,
-    hour) (tiles outside that range are ignored)."""
-    from pyspark.sql import functions as F
-
-    hour = parse_utc(hour)
-    lo = hour - timedelta(hours=definitions.max_lookback_hours)
-    t = tiles.filter((F.col("hour") >= lo) & (F.col("hour") < hour))
-    now = int(hour.timestamp()) // 3600
-    aggs = [
-        F.coalesce(F.sum(F.when(_hour_index("hour") >= now - hours, F.col(source))), F.lit(0))
-        .cast("bigint")
-        .alias(name)
-        for name, source, hours in definitions.state_sums(entity)
-    ]
-    if entity.play_sequence:
-        aggs.append(_newest_first(F.flatten(F.collect_list(RECENT_PLAYS))).alias("_plays"))
-    grouped = t.groupBy(F.col(entity.key)).agg(*aggs)
-    return _finish(grouped, entity, hour, definitions)
-
-
-def step_tile_hours(
-    hour: datetime, definitions: FeatureDefinitions = DEFINITIONS
-) -> list[datetime]:
-    """Tile hours a step to state(hour) reads: hour - 1h and the hours leaving each window."""
-    entering = parse_utc(hour) - HOUR
-    windows = {w.hours for w in (*definitions.windows, *definitions.category_windows)}
-    return sorted({entering, *(entering - timedelta(hours=h) for h in windows)})
-
-
-def step_state(
-    previous: DataFrame,
-    tiles: DataFrame,
-    entity: Entity,
-    hour: datetime,
-    definitions: FeatureDefinitions = DEFINITIONS,
-) -> DataFrame:
-    """state(hour) from state(hour - 1h) and the tiles of step_tile_hours(hour) (tiles of
-    other hours are ignored)."""
-    from pyspark.sql import functions as F
-
-    hour = parse_utc(hour)
-    entering = hour - HOUR
-    t = tiles.filter(F.col("hour").isin(step_tile_hours(hour, definitions)))
-    is_new = F.col("hour") == F.expr(sql_timestamp(entering))
-    names = [name for name, _, _ in definitions.state_sums(entity)]
-    contributions = []
-    for name, source, hours in definitions.state_sums(entity):
-        leaving = F.col("hour") == F.expr(sql_timestamp(entering - timedelta(hours=hours)))
-        delta = F.when(is_new, F.col(source)).when(leaving, -F.col(source)).otherwise(F.lit(0))
-        contributions.append(delta.cast("bigint").alias(name))
-    # Only the sums go through the aggregate, a plain code-generated hash aggregate; the plays
-    # join afterwards. Carrying the play arrays through it (collect_list) made it an
-    # interpreted object aggregate, and the whole step twice as slow.
-    changes = t.select(entity.key, *contributions)
-    both = previous.select(entity.key, *names).unionByName(changes)
-    out = both.groupBy(entity.key).agg(*(F.sum(n).cast("bigint").alias(n) for n in names))
-    if entity.play_sequence:
-        # One state row and one tile per entity and hour. Hour H - 1h's plays are newer than
-        # every play the previous state kept: the sequence is those plays, then the kept ones.
-        kept = previous.select(entity.key, F.col(RECENT_PLAYS).alias("_kept"))
-        new = t.filter(is_new).select(entity.key, _newest_first(RECENT_PLAYS).alias("_new"))
-        out = out.join(kept, entity.key, "left").join(new, entity.key, "left")
+    union = parts[0]
+    for part in [*parts[1:], asked]:
+        union = union.unionByName(part)
+    # A probe sorts after the changes of its own hour: tile h counts from hour h + 1 on.
+    frame = W.partitionBy(key).orderBy("_t", "_p").rowsBetween(W.unboundedPreceding, 0)
+    running = union.select(
+        key,
+        "_t",
+        "_p",
+        *[F.sum(c).over(frame).alias(c) for c in names],
+        F.sum("_n").over(frame).alias("_c"),
+    ).filter("_p")
+    if seq:
+        running = running.join(
+            _sequences(base_state, entering, running, entity, definitions), [key, "_t"], "left"
+        )
         empty = F.array().cast(STATE_PLAYS_TYPE)
-        plays = F.concat(F.coalesce("_new", empty), F.coalesce("_kept", empty))
-        out = out.withColumn("_plays", plays)
-    return _finish(out, entity, hour, definitions)
+        running = running.withColumn(RECENT_PLAYS, F.coalesce(RECENT_PLAYS, empty))
+    hour = F.timestamp_seconds(F.col("_t") * 3600)
+    out = running.withColumns({"hour": hour, "date": F.to_date(hour)})
+    return out.select(*(name for name, _ in definitions.state_columns(entity)))
+
+
+def _sequences(
+    base_state: DataFrame | None,
+    entering: DataFrame,
+    running: DataFrame,
+    entity: Entity,
+    definitions: FeatureDefinitions,
+) -> DataFrame:
+    """(key, _t, recent_plays) for the probes with plays before them: the N newest plays before
+    H within the look-back, newest first (ties: larger event_id first)."""
+    from pyspark.sql import Window as W
+    from pyspark.sql import functions as F
+
+    key = entity.key
+    # Base plays are older than every tile play read here and kept newest first, so their
+    # order among themselves is their array position reversed; tile plays sort by event_id.
+    tile_plays = entering.select(key, F.explode(RECENT_PLAYS).alias("p")).select(
+        key, "p.event_time", "p.item_id", F.lit(0).alias("_pos"), "p.event_id"
+    )
+    plays = tile_plays
+    if base_state is not None:
+        kept = base_state.select(key, F.posexplode(RECENT_PLAYS).alias("_pos", "p")).select(
+            key,
+            "p.event_time",
+            "p.item_id",
+            (-F.col("_pos")).alias("_pos"),
+            F.lit(None).cast("string").alias("event_id"),
+        )
+        plays = kept.unionByName(tile_plays)
+    order = W.partitionBy(key).orderBy("event_time", "_pos", "event_id")
+    ranked = plays.select(key, "event_time", "item_id", F.row_number().over(order).alias("_rn"))
+    n = definitions.sequence_length
+    lookback = definitions.sequence_lookback_hours
+    # The plays before H are ranks 1.._c: the newest N are the last N of them.
+    picks = running.filter(F.col("_c") > 0).select(
+        key,
+        "_t",
+        F.explode(F.sequence(F.greatest(F.col("_c") - n + 1, F.lit(1)), F.col("_c"))).alias("_rn"),
+    )
+    since = F.timestamp_seconds((F.col("_t") - lookback) * 3600)
+    picked = picks.join(ranked, [key, "_rn"]).filter(F.col("event_time") >= since)
+    newest = F.sort_array(F.collect_list(F.struct("_rn", "event_time", "item_id")), asc=False)
+    plays_form = F.transform(
+        newest, lambda x: F.struct(*(x[f].alias(f) for f, _ in STATE_PLAY_FIELDS))
+    )
+    return picked.groupBy(key, "_t").agg(plays_form.cast(STATE_PLAYS_TYPE).alias(RECENT_PLAYS))
+
+
+def nonempty(values: DataFrame, entity: Entity, definitions: FeatureDefinitions = DEFINITIONS):
+    """The rows worth storing as a state: some window sum is non-zero or a play is kept (a
+    missing entity reads as zeros)."""
+    from pyspark.sql import functions as F
+
+    # One array test, not a chain of ORs: Spark's constraint propagation canonicalizes such a
+    # chain over and over, and a few dozen columns made planning take minutes.
+    sums = F.array(*[F.col(name) for name, _, _ in definitions.state_sums(entity)])
+    keep = F.exists(sums, lambda x: x != 0)
+    if entity.play_sequence:
+        keep = keep | (F.size(RECENT_PLAYS) > 0)
+    return values.filter(keep)
 
 
 # ---- I/O ------------------------------------------------------------------------------------
-
-
-def read_tiles(
-    spark: SparkSession,
-    settings: Settings,
-    entity: Entity,
-    hours: list[datetime],
-    version: int | None = None,
-) -> DataFrame:
-    """An entity's tiles of exactly these hours (date partitions pruned, hour stats skip the
-    rest), optionally as of a table version."""
-    from pyspark.sql import functions as F
-
-    tiles = read_table(spark, table(entity.tile_table), settings, version)
-    return tiles.filter(F.expr(hours_predicate(hours, "hour", "date")))
 
 
 def read_states(
@@ -225,7 +286,7 @@ def tile_versions(
 
 
 def _meta_uri(settings: Settings, hour: datetime) -> str:
-    return hour_json_uri(settings, STATE_META_DIR, hour)
+    return hour_doc_uri(settings, STATE_META_DIR, hour)
 
 
 def stale_reason(
@@ -234,7 +295,7 @@ def stale_reason(
     versions: dict[str, int],
     definitions: FeatureDefinitions = DEFINITIONS,
 ) -> str | None:
-    """Why the stored state(hour) must not be stepped from (None: it is usable).
+    """Why the stored state(hour) must not serve as a base (None: it is usable).
 
     Usable means: all entities' states of that hour were written (the meta file comes last),
     for these definitions, and no tile hour it depends on ([hour - lookback, hour)) was
@@ -288,6 +349,95 @@ def _shape(schema) -> list[tuple[str, str]]:
     return [(f.name, f.dataType.simpleString()) for f in schema.fields]
 
 
+def read_tile_ranges(
+    spark: SparkSession,
+    settings: Settings,
+    entity: Entity,
+    ranges: list[tuple[datetime, datetime]],
+    version: int | None = None,
+) -> DataFrame:
+    """An entity's tiles of some [lo, hi) hour ranges, optionally as of a table version."""
+    from pyspark.sql import functions as F
+
+    tiles = read_table(spark, table(entity.tile_table), settings, version)
+    return tiles.filter(F.expr(ranges_predicate(ranges, "hour", "date")))
+
+
+def choose_base(
+    settings: Settings,
+    start: datetime,
+    versions: dict[str, int],
+    definitions: FeatureDefinitions = DEFINITIONS,
+    bootstrap: bool = False,
+) -> tuple[Base, str | None]:
+    """The base of an interval starting at `start`, and why it is not the stored state of
+    start - 1h (None: it is)."""
+    previous = start - HOUR
+    reason = "asked for" if bootstrap else stale_reason(settings, previous, versions, definitions)
+    if reason is None:
+        return Base(previous, stored=True), None
+    return Base(start - timedelta(hours=definitions.max_lookback_hours), stored=False), reason
+
+
+def interval_windows(
+    spark: SparkSession,
+    settings: Settings,
+    start: datetime | str,
+    end: datetime | str,
+    probes: dict[str, DataFrame] | None = None,
+    definitions: FeatureDefinitions = DEFINITIONS,
+    bootstrap: bool = False,
+) -> tuple[dict[str, DataFrame], StateResult]:
+    """Window values of every entity at its probes (key, hour in [start, end)), and the state
+    of hour end - 1h stored as the next run's checkpoint (one commit per entity).
+
+    The values come back persisted: the caller unpersists them. The tiles of
+    [start - lookback, end - 1h) must be final (build_training_samples checks).
+    """
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    start, end = parse_utc(start), parse_utc(end)
+    if not list(hours_between(start, end)):
+        raise ValueError(f"empty interval [{iso(start)}, {iso(end)})")
+    last = end - HOUR
+    # Pin the tile versions: every entity reads the same tiles, and the meta records them.
+    versions = tile_versions(settings, definitions)
+    base, reason = choose_base(settings, start, versions, definitions, bootstrap)
+    values: dict[str, DataFrame] = {}
+    rows: dict[str, int] = {}
+    for entity in definitions.entities:
+        _ensure_state_table(spark, settings, entity, definitions)
+        key = entity.key
+        base_state = read_states(spark, settings, entity, [base.hour]) if base.stored else None
+        ranges = base.tile_ranges(last, definitions)
+        tiles = read_tile_ranges(spark, settings, entity, ranges, versions[entity.tile_table])
+        # The checkpoint asks for every entity the base or the tiles know at the last hour.
+        known = tiles.select(key)
+        if base_state is not None:
+            known = known.unionByName(base_state.select(key))
+        at_last = known.select(key, F.lit(last).cast("timestamp").alias("hour"))
+        asked = at_last
+        if probes and entity.name in probes:
+            asked = probes[entity.name].select(key, "hour").unionByName(at_last)
+        entity_values = window_values(
+            base_state, tiles, asked.distinct(), entity, base, last, definitions
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        values[entity.name] = entity_values
+        state = nonempty(entity_values.filter(F.col("hour") == F.lit(last)), entity, definitions)
+        spec = state_spec(entity)
+        result = replace_where(state, spec, settings, hours_predicate([last], "hour", "date"))
+        rows[spec.name] = result.rows
+    meta = {
+        "hour": iso(last),
+        "definitions": definitions_fingerprint(definitions),
+        "tile_versions": versions,
+        "base": {"hour": iso(base.hour), "stored": base.stored},
+    }
+    lakefs.write_json(_meta_uri(settings, last), meta)
+    return values, StateResult(iso(start), iso(end), iso(last), reason, rows)
+
+
 def build_window_states(
     spark: SparkSession,
     settings: Settings,
@@ -296,48 +446,11 @@ def build_window_states(
     definitions: FeatureDefinitions = DEFINITIONS,
     bootstrap: bool = False,
 ) -> StateResult:
-    """Compute and store state(H) of every entity for hours [start, end): step from the stored
-    state of start - 1h when stale_reason() allows, else bootstrap (or when `bootstrap`).
-
-    The tiles of [start - lookback, end - 1h] must be final (build_training_samples checks).
-    Re-running rewrites the same hours (replaceWhere on `hour`) with the same content.
-    """
-    start, end = parse_utc(start), parse_utc(end)
-    hours = list(hours_between(start, end))
-    if not hours:
-        raise ValueError(f"empty interval [{iso(start)}, {iso(end)})")
-    # Pin the tile versions: every hour of this run reads the same tiles and records them.
-    versions = tile_versions(settings, definitions)
-    reason = (
-        "asked for" if bootstrap else stale_reason(settings, start - HOUR, versions, definitions)
+    """Store the state of hour end - 1h, computed over [start, end) from the state of
+    start - 1h when usable, else from the tiles (or when `bootstrap`)."""
+    values, result = interval_windows(
+        spark, settings, start, end, None, definitions, bootstrap=bootstrap
     )
-    step_first = reason is None
-    rows: dict[str, int] = {}
-    lookback = timedelta(hours=definitions.max_lookback_hours)
-    for entity in definitions.entities:
-        _ensure_state_table(spark, settings, entity, definitions)
-    for n, hour in enumerate(hours):
-        for entity in definitions.entities:
-            version = versions[entity.tile_table]
-            if n == 0 and not step_first:
-                tiles = read_tiles(
-                    spark, settings, entity, list(hours_between(hour - lookback, hour)), version
-                )
-                state = bootstrap_state(tiles, entity, hour, definitions)
-            else:
-                previous = read_states(spark, settings, entity, [hour - HOUR])
-                tiles = read_tiles(
-                    spark, settings, entity, step_tile_hours(hour, definitions), version
-                )
-                state = step_state(previous, tiles, entity, hour, definitions)
-            spec = state_spec(entity)
-            result = replace_where(state, spec, settings, hours_predicate([hour], "hour", "date"))
-            rows[spec.name] = rows.get(spec.name, 0) + result.rows
-        meta = {
-            "hour": iso(hour),
-            "definitions": definitions_fingerprint(definitions),
-            "tile_versions": versions,
-            "bootstrapped": n == 0 and not step_first,
-        }
-        lakefs.write_json(_meta_uri(settings, hour), meta)
-    return StateResult(iso(start), iso(end), reason, rows)
+    for df in values.values():
+        df.unpersist()
+    return result

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from reclake import lakefs
 from reclake.config import Settings
 from reclake.features.definitions import (
     DEFINITIONS,
@@ -23,6 +22,7 @@ from reclake.features.definitions import (
     FeatureDefinitions,
     category_tile_column,
 )
+from reclake.hourlog import hours_with_docs, read_hour_docs, write_hour_doc
 from reclake.io import ensure_table, read_table, replace_where
 from reclake.tables import table
 from reclake.timeutil import HOUR, hours_between, iso, parse_utc
@@ -117,6 +117,20 @@ def hours_predicate(hours: list[datetime], hour_col: str, date_col: str) -> str:
     return f"{date_col} IN ({dates}) AND {hour_col} IN ({stamps})"
 
 
+def ranges_predicate(ranges: list[tuple[datetime, datetime]], hour_col: str, date_col: str) -> str:
+    """SQL predicate selecting the hours of some [lo, hi) ranges, with date bounds for pruning;
+    its size follows the number of ranges, not of hours (long intervals stay one short filter)."""
+    parts = []
+    for lo, hi in ranges:
+        last = parse_utc(hi) - HOUR
+        parts.append(
+            # No BETWEEN: Delta's replaceWhere check cannot resolve it (Spark 4 rewrites it).
+            f"({date_col} >= DATE '{parse_utc(lo).date()}' AND {date_col} <= DATE '{last.date()}' "
+            f"AND {hour_col} >= {sql_timestamp(lo)} AND {hour_col} < {sql_timestamp(hi)})"
+        )
+    return " OR ".join(parts) if parts else "FALSE"
+
+
 def touched_hours(
     spark: SparkSession, settings: Settings, start: datetime, end: datetime
 ) -> list[datetime]:
@@ -184,16 +198,6 @@ def build_tiles(
     return TileBuildResult(iso(start), iso(end), [iso(h) for h in hours], rows, versions)
 
 
-def hour_json_uri(settings: Settings, folder: str, hour: datetime) -> str:
-    """URI of an hour's JSON record under a lake folder: <folder>/date=D/HH.json."""
-    h = parse_utc(hour)
-    return settings.table_uri(f"{folder}/date={h.date()}/{h:%H}.json")
-
-
-def _marker_uri(settings: Settings, arrival_hour: datetime) -> str:
-    return hour_json_uri(settings, TILE_BUILDS_DIR, arrival_hour)
-
-
 def record_tile_build(
     settings: Settings,
     arrival_hour: datetime,
@@ -210,24 +214,14 @@ def record_tile_build(
         "rebuilt_hours": [iso(h) for h in rebuilt or []],
         "versions": dict(versions or {}),
     }
-    lakefs.write_json(_marker_uri(settings, arrival_hour), doc)
+    write_hour_doc(settings, TILE_BUILDS_DIR, arrival_hour, doc)
 
 
 def tile_builds(settings: Settings, start: datetime, end: datetime) -> list[dict]:
     """The build markers of the arrival hours in [start, end) (missing hours are skipped)."""
-    return [
-        lakefs.read_json(_marker_uri(settings, h))
-        for h in sorted(built_arrival_hours(settings, start, end))
-    ]
+    return read_hour_docs(settings, TILE_BUILDS_DIR, start, end)
 
 
 def built_arrival_hours(settings: Settings, start: datetime, end: datetime) -> set[datetime]:
     """The arrival hours in [start, end) that build_tiles has processed."""
-    hours = list(hours_between(start, end))
-    built: set[datetime] = set()
-    for d in dates_of(hours):
-        folder = settings.table_uri(f"{TILE_BUILDS_DIR}/date={d}")
-        for uri in lakefs.list_files(folder, ".json"):
-            hh = int(uri.rsplit("/", 1)[1].removesuffix(".json"))
-            built.add(datetime(d.year, d.month, d.day, hh, tzinfo=UTC))
-    return built & set(hours)
+    return hours_with_docs(settings, TILE_BUILDS_DIR, start, end)

@@ -1,5 +1,6 @@
-"""Checks that GX expresses poorly, computed by reclake from table statistics: freshness, row
-count against the trailing average of earlier passing runs, label rates, and feature drift
+"""Checks that GX expresses poorly, computed by reclake from table statistics: rows against
+what the upstream job recorded, freshness, row count against the trailing average of earlier
+passing runs, label rates, and feature drift
 (PSI) against the statistics recorded for the last published snapshot. Pure functions."""
 
 from __future__ import annotations
@@ -52,6 +53,20 @@ class CheckResult:
 def skipped(check: str, note: str, column: str | None = None) -> CheckResult:
     """A check that could not run, with the reason."""
     return CheckResult(check, None, column=column, note=note)
+
+
+def upstream_rows(row_count: int, expected: int | None, source: str) -> CheckResult:
+    """The interval holds exactly the rows its upstream job recorded (e.g. one sample per
+    labeled impression); skipped when no upstream record covers the whole interval."""
+    if expected is None:
+        return skipped("upstream_rows", f"no {source} record for every hour of the interval")
+    note = f"{row_count} rows, {source} recorded {expected}"
+    return CheckResult("upstream_rows", row_count == expected, row_count, expected, note=note)
+
+
+def quiet(check: str, source: str) -> CheckResult:
+    """A volume check skipped because the upstream record says the interval is empty."""
+    return skipped(check, f"quiet interval: {source} recorded no rows for it")
 
 
 def freshness(

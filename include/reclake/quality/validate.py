@@ -86,6 +86,7 @@ def validate_table(
         df.unpersist()
 
     interval_hours = (end_at - start_at).total_seconds() / 3600 if start_at else None
+    upstream = upstream_record(settings, table, start_at, end_at)
     results = run_checks(
         suite.checks,
         stats,
@@ -97,6 +98,7 @@ def validate_table(
         baseline=baseline,
         baseline_note=baseline_note,
         on_baseline_bins=on_baseline_bins,
+        upstream=upstream,
     )
     results = chk.column_rules(suite.column_rules, violations, stats["row_count"]) + results
     failures = [expectation_failure(r) for r in gx.results if not r.get("success")]
@@ -138,20 +140,47 @@ def run_checks(
     baseline: ValidationResult | None,
     baseline_note: str,
     on_baseline_bins: dict[str, list[float] | None],
+    upstream: tuple[str, int | None] | None = None,
 ) -> list[chk.CheckResult]:
-    """Every enabled reclake check over the statistics of this run."""
+    """Every enabled reclake check over the statistics of this run.
+
+    `upstream` is (source, rows it recorded for the interval) for tables whose rows an
+    upstream job counts; an interval it records as empty skips the volume checks.
+    """
     out: list[chk.CheckResult] = []
+    source, expected = upstream or ("", None)
+    if upstream is not None:
+        out.append(chk.upstream_rows(stats["row_count"], expected, source))
+    is_quiet = expected == 0 and stats["row_count"] == 0
     if conf.get("freshness", {}).get("enabled"):
-        out.append(chk.freshness(stats.get("max_time"), start, end, conf["freshness"]))
+        if is_quiet:
+            out.append(chk.quiet("freshness", source))
+        else:
+            out.append(chk.freshness(stats.get("max_time"), start, end, conf["freshness"]))
     if conf.get("row_count_trend", {}).get("enabled"):
         trend = conf["row_count_trend"]
-        out.append(chk.row_count_trend(stats["row_count"], interval_hours, history, trend))
+        if is_quiet:
+            out.append(chk.quiet("row_count_trend", source))
+        else:
+            out.append(chk.row_count_trend(stats["row_count"], interval_hours, history, trend))
     out += chk.label_rates(stats.get("label_rates", {}), labels)
     if conf.get("distribution_drift", {}).get("enabled"):
         drift = conf["distribution_drift"]
         current = stats.get("columns", {})
         out += chk.distribution_drift(current, on_baseline_bins, baseline, baseline_note, drift)
     return out
+
+
+def upstream_record(
+    settings: Settings, table: str, start: datetime | None, end: datetime | None
+) -> tuple[str, int | None] | None:
+    """(source, rows) an upstream job recorded for this table's interval, or None when the
+    table has no such record: training samples are one per labeled impression."""
+    if table != "training_samples" or start is None or end is None:
+        return None
+    from reclake.features.labels import logged_impressions
+
+    return "label_impressions", logged_impressions(settings, start, end)
 
 
 def result_id(table: str, version: int, at: datetime) -> str:
