@@ -6,7 +6,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYTHONPATH := $(CURDIR)/include:$(PYTHONPATH)
 
 .PHONY: setup demo test test-fast lint format bench-ingest bench-features bench-maintenance \
-        bench-reader airflow airflow-stop clean
+        bench-reader bench-backfill airflow airflow-stop clean
 
 setup:
 	@bash scripts/setup.sh
@@ -43,6 +43,9 @@ bench-maintenance: setup
 
 bench-reader: setup
 	$(PY) bench/bench_reader.py
+
+bench-backfill: setup
+	$(PY) bench/bench_backfill.py
 
 airflow: setup
 	@bash scripts/airflow.sh start

@@ -1,10 +1,12 @@
 """`make demo`: the whole pipeline through real Airflow DAG runs on generated data.
 
-Generates a few hours of interaction logs into the lake's landing area, runs `reclake_hourly`
-for each arrival hour (ingest, dims, tiles, labels, samples, validation), then
-`reclake_training_snapshot` for the hours that became final (validate, publish, announce),
-reads the published snapshot back through the training reader and prints a summary.
-Re-running it is safe: every step is idempotent.
+Generates a day of interaction logs plus the next hour into the lake's landing area, loads the
+day through `reclake_backfill` (each stage one set-based job over the whole day), runs
+`reclake_hourly` for the hour after it (ingest, dims, tiles, labels, samples, validation: it
+continues from the backfill's window checkpoint), then `reclake_training_snapshot` for every
+hour that became final (validate, audit, publish, announce), reads the published snapshot back
+through the training reader and prints a summary. Re-running it is safe: every step is
+idempotent.
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ def pipeline_hours(start: str, hours: int, lag: int) -> tuple[list, tuple]:
     return arrivals, labeled
 
 
+def backfill(airflow, start, end, chunk_hours: int = 24, **kwargs):
+    """Run reclake_backfill over arrival hours [start, end) (every stage, no publish)."""
+    conf = {"start": iso(start), "end": iso(end), "chunk_hours": chunk_hours}
+    # A manual run of a DAG without a schedule: any logical date will do; use the end.
+    return airflow.dags_test("reclake_backfill", iso(end), conf=conf, **kwargs)
+
+
 def table_summary(settings) -> list[dict]:
     """Version and row count of every table, read without a JVM (delta-rs)."""
     from reclake.snapshots.deltars import open_table
@@ -52,9 +61,12 @@ def table_summary(settings) -> list[dict]:
     return rows
 
 
-def run_pipeline(airflow, settings, start: str, hours: int, config, step=print) -> tuple:
-    """Generate `hours` arrival hours from `start`, run reclake_hourly for each, then publish a
-    snapshot of the hours that became final through reclake_training_snapshot.
+def run_pipeline(
+    airflow, settings, start: str, hours: int, config, step=print, history_hours: int = 0
+) -> tuple:
+    """Generate `history_hours + hours` arrival hours from `start`; load the first
+    `history_hours` through reclake_backfill, run reclake_hourly for each later hour, then
+    publish a snapshot of every hour that became final through reclake_training_snapshot.
 
     Returns the published (start, end) and the generator's report. `make demo` and the
     end-to-end test both run this.
@@ -62,10 +74,14 @@ def run_pipeline(airflow, settings, start: str, hours: int, config, step=print) 
     from reclake.generator import generate
     from reclake.orchestration import label_lag_hours
 
-    arrivals, labeled = pipeline_hours(start, hours, label_lag_hours(settings))
+    arrivals, labeled = pipeline_hours(start, history_hours + hours, label_lag_hours(settings))
     report = generate(settings, arrivals[0], arrivals[-1] + HOUR, config)
     step(f"generated {report.total.lines} landing lines for {len(arrivals)} hours")
-    for hour in arrivals:
+    if history_hours:
+        history_end = arrivals[0] + history_hours * HOUR
+        backfill(airflow, arrivals[0], history_end)
+        step(f"reclake_backfill done for arrival hours [{iso(arrivals[0])}, {iso(history_end)})")
+    for hour in arrivals[history_hours:]:
         # A manual run at logical date X covers [X - 1h, X): the arrival hour X - 1h.
         airflow.dags_test("reclake_hourly", iso(hour + HOUR))
         step(f"reclake_hourly done for arrival hour {iso(hour)}")
@@ -75,19 +91,10 @@ def run_pipeline(airflow, settings, start: str, hours: int, config, step=print) 
 
 
 def publish_snapshot(airflow, start, end, **kwargs):
-    """Run reclake_training_snapshot for the hours [start, end).
-
-    The hourly runs that made those hours final ran just before, in this process: the
-    daily sensor that waits for them is marked done rather than polled.
-    """
+    """Run reclake_training_snapshot for the hours [start, end); its sensor finds their
+    samples in reclake's sample log, whichever runs built them."""
     conf = {"start": iso(start), "end": iso(end)}
-    return airflow.dags_test(
-        "reclake_training_snapshot",
-        iso(end),
-        conf=conf,
-        mark_success="^wait_for_hourly_samples$",
-        **kwargs,
-    )
+    return airflow.dags_test("reclake_training_snapshot", iso(end), conf=conf, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,14 +106,21 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--start", default=DEMO_START, help="first arrival hour (UTC)")
-    parser.add_argument("--hours", type=int, default=4, help="arrival hours to run")
+    parser.add_argument(
+        "--history-hours", type=int, default=24, help="arrival hours loaded by reclake_backfill"
+    )
+    parser.add_argument(
+        "--hours", type=int, default=1, help="arrival hours after them run by reclake_hourly"
+    )
     parser.add_argument("--events-per-hour", type=int, default=3000)
     args = parser.parse_args(argv)
 
     settings = load_settings()
     lag = label_lag_hours(settings)
-    if args.hours <= lag:
-        parser.error(f"--hours must exceed the label lag of {lag} hours")
+    if args.history_hours + args.hours <= lag:
+        parser.error(f"--history-hours + --hours must exceed the label lag of {lag} hours")
+    if 0 < args.history_hours <= lag:
+        parser.error(f"--history-hours must exceed the label lag of {lag} hours (or be 0)")
     home = Path(os.environ.get("AIRFLOW_HOME", PROJECT_ROOT / ".airflow"))
     began = time.monotonic()
 
@@ -118,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         airflow = LocalAirflow.create(home, settings.lake_root)
         step("airflow: metadata DB migrated, airflow_settings.yaml applied")
-        run_pipeline(airflow, settings, args.start, args.hours, config, step)
+        run_pipeline(airflow, settings, args.start, args.hours, config, step, args.history_hours)
     except CommandFailed as exc:
         print(f"demo: a DAG run failed\n{exc}", file=sys.stderr)
         return 1

@@ -32,7 +32,9 @@ SPARK_POOL = "spark"
 TRAINING_POOL = "training"
 # Fixed UTC start: catchup from here; older hours are loaded with `airflow backfill create`.
 START_DATE = pendulum.datetime(2026, 11, 1, tz="UTC")
-ALLOWED_TAGS = frozenset({"reclake", "hourly", "daily", "maintenance", "snapshot", "training"})
+ALLOWED_TAGS = frozenset(
+    {"reclake", "hourly", "daily", "maintenance", "snapshot", "training", "backfill"}
+)
 # Asset the training snapshot DAG updates (with snapshot metadata) and training consumes.
 TRAINING_SAMPLES_ASSET_URI = "reclake://gold/training_samples"
 # The daily vacuum runs in the maintenance run whose interval ends at this UTC hour.
@@ -45,6 +47,8 @@ END = "{{ data_interval_end | ts }}"
 # `airflow dags test -c`): the run's params win over its data interval.
 RUN_START = "{{ params.start or (data_interval_start | ts) }}"
 RUN_END = "{{ params.end or (data_interval_end | ts) }}"
+# The gate's verdict (pushed by the validate task): the audit and publish name its id.
+VALIDATION_ID = "{{ ti.xcom_pull(task_ids='validate_training_samples')['id'] }}"
 # Environment passed through to spark-submit (and to the driver on YARN / Kubernetes).
 PASSTHROUGH_ENV = ("SPARK_LOCAL_IP", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "JAVA_HOME")
 
@@ -309,17 +313,122 @@ def run_interval(
     return data_interval_start, data_interval_end
 
 
-def hourly_logical_dates(
-    day_start: datetime, lag_hours: int, params: Mapping[str, Any] | None = None, **context: Any
-) -> list[datetime]:
-    """Logical dates of the hourly runs that label and sample the hours a snapshot run covers.
+def interval_of(xcom: Mapping[str, str], key: str = "") -> tuple[datetime, datetime]:
+    """(start, end) of an interval a planning task returned as {"<key>start", "<key>end"}."""
+    from reclake.timeutil import parse_utc
 
-    The hourly run whose interval starts at S builds the samples of hour S - lag_hours. By
-    default the run covers the 24 hours of its day; params start/end narrow or move it.
+    return parse_utc(xcom[f"{key}start"]), parse_utc(xcom[f"{key}end"])
+
+
+def xcom_field(task_id: str, key: str) -> str:
+    """Jinja for one field of a task's returned dict (rendered into spark-submit arguments)."""
+    return f"{{{{ ti.xcom_pull(task_ids='{task_id}')['{key}'] }}}}"
+
+
+def missing_samples(settings: Settings, start: datetime, end: datetime) -> list[datetime]:
+    """Hours of [start, end) whose samples reclake has not recorded as built (by any run:
+    hourly, backfill, manual or `dags test`)."""
+    from reclake.features.samples import sampled_hours
+    from reclake.timeutil import hours_between
+
+    built = sampled_hours(settings, start, end)
+    return [h for h in hours_between(start, end) if h not in built]
+
+
+def write_audit_publish(settings: Settings, interval_task: str, asset: Any) -> tuple[Any, Any]:
+    """validate -> audit -> publish -> announce of gold/training_samples for the interval the
+    task `interval_task` returned ({"start", "end"}); returns the first and last tasks.
+
+    The validation gate and the audit fail without retries, so nothing unproven publishes;
+    the announce task emits the asset event (snapshot id, version, rows, interval).
     """
-    start, end = run_interval(params, day_start, day_start + timedelta(days=1))
-    hours = int((end - start).total_seconds() // 3600)
-    return [start + timedelta(hours=hour + lag_hours) for hour in range(hours)]
+    from airflow.sdk import Metadata, task
+
+    interval = ["--start", xcom_field(interval_task, "start")]
+    interval += ["--end", xcom_field(interval_task, "end")]
+    validate = spark_job(
+        "validate_training_samples",
+        "validate.py",
+        ["--table", "training_samples", *interval],
+        settings,
+        capture_result=True,
+    )
+    # The audit checks the very version (and interval) the gate validated.
+    audit = spark_job(
+        "audit_training_samples",
+        "audit.py",
+        ["--table", "training_samples", "--validation-id", VALIDATION_ID],
+        settings,
+        capture_result=True,
+    )
+
+    @task(task_id="publish_snapshot", execution_timeout=timedelta(minutes=30))
+    def publish(validation: dict[str, Any], audited: dict[str, Any], ti=None) -> dict[str, Any]:
+        """Publish the validated, audited version (plain Python: the registry needs no JVM)."""
+        start, end = interval_of(ti.xcom_pull(task_ids=interval_task))
+        args = [*publish_args(validation, start, end), "--audit-id", str(audited["id"])]
+        # Exit 1 is the gate refusing (failed or mismatched validation or audit): no retry helps.
+        return run_job("publish_snapshot.py", args, fail_fast_codes=(1,))
+
+    @task(task_id="announce_snapshot", outlets=[asset])
+    def announce(published: dict[str, Any], validation: dict[str, Any], ti=None):
+        """Emit the asset event that names the new snapshot."""
+        start, end = interval_of(ti.xcom_pull(task_ids=interval_task))
+        yield Metadata(asset, snapshot_event_extra(published, validation, start, end))
+
+    validate >> audit
+    published = publish(validate.output, audit.output)
+    announced = announce(published, validate.output)
+    return validate, announced
+
+
+# Stages of reclake_backfill in pipeline order: stage name -> its task id.
+BACKFILL_STAGES = {
+    "ingest": "ingest_events",
+    "dims": "load_dims",
+    "tiles": "build_tiles",
+    "labels": "label_impressions",
+    "samples": "build_training_samples",
+}
+
+
+def backfill_plan(params: Mapping[str, Any], lag_hours: int) -> dict[str, Any]:
+    """Ranges of a backfill from its params: arrival hours [start, end) to ingest and fold
+    into tiles; impression hours [start, end - lag) to label, sample and publish."""
+    from reclake.timeutil import hours_between, iso, parse_utc
+
+    start, end = parse_utc(str(params.get("start", ""))), parse_utc(str(params.get("end", "")))
+    if not list(hours_between(start, end)):
+        raise ValueError(f"end {iso(end)} must be after start {iso(start)}")
+    chunk_hours = int(params.get("chunk_hours") or 168)
+    if chunk_hours < 1:
+        raise ValueError(f"chunk_hours must be >= 1, got {chunk_hours}")
+    stages = list(params.get("stages") or BACKFILL_STAGES)
+    unknown = sorted(set(stages) - set(BACKFILL_STAGES))
+    if unknown:
+        raise ValueError(f"unknown stages {unknown}; known: {', '.join(BACKFILL_STAGES)}")
+    sampled_end = end - timedelta(hours=lag_hours)
+    labeled = {"labels", "samples"} & set(stages) or params.get("publish")
+    if labeled and sampled_end <= start:
+        raise ValueError(
+            f"[{iso(start)}, {iso(end)}) is too short to label: impressions are final "
+            f"{lag_hours} hour(s) after they arrive, so give at least {lag_hours + 1} hours"
+        )
+    return {
+        "arrival_start": iso(start),
+        "arrival_end": iso(end),
+        "start": iso(start),
+        "end": iso(max(sampled_end, start)),
+        "chunk_hours": chunk_hours,
+        "stages": [s for s in BACKFILL_STAGES if s in stages],
+        "publish": bool(params.get("publish")),
+    }
+
+
+def backfill_task_ids(plan: Mapping[str, Any]) -> list[str]:
+    """Task ids a backfill plan runs: its stages, then the publish chain when asked."""
+    ids = [BACKFILL_STAGES[s] for s in plan["stages"]]
+    return [*ids, "validate_training_samples"] if plan["publish"] else ids
 
 
 def snapshot_from_events(events: Mapping[Any, Sequence[Any]] | None) -> dict[str, Any]:

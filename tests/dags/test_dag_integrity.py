@@ -17,6 +17,7 @@ from reclake.config import PROJECT_ROOT as REPO
 DAGS_DIR = REPO / "dags"
 
 EXPECTED_DAGS = {
+    "reclake_backfill",
     "reclake_hourly",
     "reclake_maintenance",
     "reclake_training_snapshot",
@@ -28,7 +29,7 @@ def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
 
 
-def test_the_four_dags_are_there(dags):
+def test_the_five_dags_are_there(dags):
     assert set(dags) == EXPECTED_DAGS
 
 

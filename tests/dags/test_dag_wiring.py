@@ -4,7 +4,6 @@ pools and connections, schedules, the failure summary, and the JSON-result gate.
 from __future__ import annotations
 
 import copy
-import itertools
 import os
 import sys
 import textwrap
@@ -76,8 +75,9 @@ def test_labeling_waits_for_hours_inside_the_lake(arrival_hour, expected):
 
 def test_training_snapshot_dependencies(dags):
     assert upstreams(dags["reclake_training_snapshot"]) == {
-        "wait_for_hourly_samples": set(),
-        "validate_training_samples": {"wait_for_hourly_samples"},
+        "snapshot_interval": set(),
+        "wait_for_samples": {"snapshot_interval"},
+        "validate_training_samples": {"wait_for_samples"},
         # the audit sits between the gate and publish; publish needs both results
         "audit_training_samples": {"validate_training_samples"},
         "publish_snapshot": {"validate_training_samples", "audit_training_samples"},
@@ -201,50 +201,129 @@ def test_validate_returns_a_result_the_gate_can_read(dags):
 
 def test_snapshot_dag_renders_the_day_and_the_validation_id(dags):
     dag = dags["reclake_training_snapshot"]
-    day = ["--start", "2026-11-20T00:00:00+00:00", "--end", "2026-11-21T00:00:00+00:00"]
-    validate = render(dag.get_task("validate_training_samples"), dag, D, D.add(days=1))
-    assert validate.application_args == ["--table", "training_samples", *day]
-    assert validate.pool == "spark"
-    # publish gets exactly the validated result's id and the same day
-    assert orch.publish_args(
-        {"id": "val-20261120", "table": "training_samples", "success": True}, D, D.add(days=1)
-    ) == ["--table", "training_samples", "--validation-id", "val-20261120", *day]
-
-
-def test_snapshot_dag_waits_for_the_hourly_runs_that_sampled_the_day(dags):
-    sensor = dags["reclake_training_snapshot"].get_task("wait_for_hourly_samples")
-    assert sensor.external_dag_id == "reclake_hourly"
-    assert sensor.external_task_id == "validate_training_samples"
-    assert sensor.mode == "reschedule"
-    dates = sensor.execution_date_fn(D)
-    # hour 00:00 is sampled by the run of 03:00, hour 23:00 by the run of 02:00 next day
-    assert dates[0] == D.add(hours=3)
-    assert dates[-1] == D.add(days=1, hours=2)
-    assert len(dates) == 24
-    assert all(b - a == timedelta(hours=1) for a, b in itertools.pairwise(dates))
-
-
-def test_snapshot_dag_can_be_triggered_for_a_range_of_hours(dags):
-    dag = dags["reclake_training_snapshot"]
-    params = {"start": "2026-11-20T00:00Z", "end": "2026-11-20T02:00Z"}
-    validate = render(
-        dag.get_task("validate_training_samples"), dag, D, D.add(days=1), params=params
-    )
+    interval = dag.get_task("snapshot_interval").python_callable
+    day = interval(params={}, data_interval_start=D, data_interval_end=D.add(days=1))
+    assert day == {"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"}
+    xcom = {"snapshot_interval": day}
+    validate = render(dag.get_task("validate_training_samples"), dag, D, D.add(days=1), xcom)
     assert validate.application_args == [
         "--table",
         "training_samples",
         "--start",
-        params["start"],
+        day["start"],
         "--end",
-        params["end"],
+        day["end"],
     ]
-    sensor = dag.get_task("wait_for_hourly_samples")
-    # hours 00:00 and 01:00 are sampled by the hourly runs of 03:00 and 04:00
-    assert sensor.execution_date_fn(D, params=params) == [D.add(hours=3), D.add(hours=4)]
+    assert validate.pool == "spark"
+    # publish gets exactly the validated result's id and the same day
+    assert orch.publish_args(
+        {"id": "val-20261120", "table": "training_samples", "success": True},
+        *orch.interval_of(day),
+    ) == [
+        "--table",
+        "training_samples",
+        "--validation-id",
+        "val-20261120",
+        *["--start", "2026-11-20T00:00:00+00:00", "--end", "2026-11-21T00:00:00+00:00"],
+    ]
+
+
+def test_snapshot_dag_waits_for_what_reclake_recorded_as_sampled(dags, tmp_path, monkeypatch):
+    from reclake.features.samples import SAMPLE_LOG_DIR
+    from reclake.hourlog import write_hour_doc
+
+    settings = Settings(lake_root=(tmp_path / "lake").as_uri())
+    monkeypatch.setenv("RECLAKE_LAKE_ROOT", settings.lake_root)
+    sensor = dags["reclake_training_snapshot"].get_task("wait_for_samples")
+    assert sensor.mode == "reschedule"
+    interval = {"start": "2026-11-20T00:00Z", "end": "2026-11-20T03:00Z"}
+    # Hours 00:00 and 02:00 were sampled (by any run; 02:00 held no impression), 01:00 not.
+    for hour, rows in ((D, 5), (D.add(hours=2), 0)):
+        write_hour_doc(settings, SAMPLE_LOG_DIR, hour, {"rows": rows})
+    assert orch.missing_samples(settings, *orch.interval_of(interval)) == [D.add(hours=1)]
+    assert sensor.python_callable(interval).is_done is False
+    write_hour_doc(settings, SAMPLE_LOG_DIR, D.add(hours=1), {"rows": 3})
+    assert sensor.python_callable(interval).is_done is True
+
+
+def test_snapshot_dag_can_be_triggered_for_a_range_of_hours(dags):
+    interval = dags["reclake_training_snapshot"].get_task("snapshot_interval").python_callable
+    params = {"start": "2026-11-20T00:00Z", "end": "2026-11-20T02:00Z"}
+    got = interval(params=params, data_interval_start=D, data_interval_end=D.add(days=1))
+    assert got == {"start": "2026-11-20T00:00:00Z", "end": "2026-11-20T02:00:00Z"}
     assert orch.run_interval(params, D, D.add(days=1)) == (D, D.add(hours=2))
     assert orch.run_interval({"start": None, "end": None}, D, D.add(days=1)) == (D, D.add(days=1))
     with pytest.raises(ValueError, match="go together"):
         orch.run_interval({"start": "2026-11-20T00:00Z"}, D, D.add(days=1))
+
+
+def test_backfill_dependencies(dags):
+    assert upstreams(dags["reclake_backfill"]) == {
+        "plan": set(),
+        "choose_stages": {"plan"},
+        "ingest_events": {"choose_stages"},
+        "load_dims": {"choose_stages"},
+        "build_tiles": {"choose_stages", "ingest_events"},
+        "label_impressions": {"choose_stages", "build_tiles"},
+        "build_training_samples": {"choose_stages", "label_impressions", "load_dims"},
+        "validate_training_samples": {"choose_stages", "build_training_samples"},
+        "audit_training_samples": {"validate_training_samples"},
+        "publish_snapshot": {"validate_training_samples", "audit_training_samples"},
+        "announce_snapshot": {"publish_snapshot", "validate_training_samples"},
+    }
+    # A stage left out is skipped; the stages after it still run.
+    for task_id in orch.BACKFILL_STAGES.values():
+        assert dags["reclake_backfill"].get_task(task_id).trigger_rule == (
+            "none_failed_min_one_success"
+        )
+
+
+def test_backfill_plan_ranges_and_stage_choice(dags):
+    dag = dags["reclake_backfill"]
+    params = {"start": "2026-11-20T00:00Z", "end": "2026-11-30T00:00Z", "chunk_hours": 48}
+    plan = orch.backfill_plan(params, lag_hours=3)
+    assert (plan["arrival_start"], plan["arrival_end"]) == (
+        "2026-11-20T00:00:00Z",
+        "2026-11-30T00:00:00Z",
+    )
+    # Impressions of the last 3 arrival hours are not final yet: the hourly DAG labels them.
+    assert (plan["start"], plan["end"]) == ("2026-11-20T00:00:00Z", "2026-11-29T21:00:00Z")
+    assert plan["stages"] == list(orch.BACKFILL_STAGES)
+    assert orch.backfill_task_ids(plan) == list(orch.BACKFILL_STAGES.values())
+    published = orch.backfill_plan({**params, "stages": ["samples", "tiles"], "publish": True}, 3)
+    assert orch.backfill_task_ids(published) == [
+        "build_tiles",
+        "build_training_samples",
+        "validate_training_samples",
+    ]
+    rendered = render(
+        dag.get_task("build_training_samples"), dag, D, D, xcom={"plan": plan}
+    ).application_args
+    assert rendered == [
+        "--start",
+        plan["start"],
+        "--end",
+        plan["end"],
+        "--chunk-hours",
+        "48",
+    ]
+    ingest = render(dag.get_task("ingest_events"), dag, D, D, xcom={"plan": plan})
+    assert ingest.application_args[:4] == [
+        "--start",
+        plan["arrival_start"],
+        "--end",
+        plan["arrival_end"],
+    ]
+    for bad, message in (
+        ({**params, "end": params["start"]}, "must be after start"),
+        ({**params, "end": "2026-11-20T02:00Z"}, "too short to label"),
+        ({**params, "stages": ["ingest", "gold"]}, "unknown stages"),
+        ({**params, "start": "2026-11-20T00:30Z"}, "whole hours"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            orch.backfill_plan(bad, 3)
+    # Ingest-only backfills may be as short as one hour.
+    assert orch.backfill_plan({**params, "end": "2026-11-20T01:00Z", "stages": ["ingest"]}, 3)
 
 
 def test_snapshot_dag_announces_the_asset_the_consumer_waits_for(dags):

@@ -1,9 +1,8 @@
 """Airflow end to end: the settings bootstrap, and real `airflow dags test` runs of
-reclake_hourly and reclake_training_snapshot over generated landing data.
+reclake_backfill, reclake_hourly and reclake_training_snapshot over generated landing data.
 
-Slow (minutes on 2 cores): marked e2e. The DAG itself skips the label/sample/validate steps
-of a run whose hour to label lies before the lake's first hour (see LABEL_STEPS); the test
-asserts exactly which tasks ran and which were skipped.
+Slow (minutes on 2 cores): marked e2e. The tests assert exactly which tasks ran and which
+were skipped, and what landed in the lake.
 """
 
 from __future__ import annotations
@@ -28,10 +27,6 @@ HOURLY_SPARK_TASKS = (
     "build_training_samples",
     "validate_training_samples",
 )
-# The run of arrival hour S labels, samples and validates hour S - lag (3 by default, 1 with
-# the test's zero lateness); the first runs of a new lake have no such hour inside the lake,
-# so those steps are skipped there.
-LABEL_STEPS = ("label_impressions", "build_training_samples", "validate_training_samples")
 
 
 def changes(report: str) -> dict[str, str]:
@@ -105,9 +100,10 @@ def table_rows(settings: Settings, path: str) -> list[dict]:
 
 
 def test_pipeline_runs_end_to_end_through_airflow(airflow_home):
-    """Two hourly runs + the snapshot run on generated data (no allowed lateness, so the
-    second run labels the first hour); then a re-run changes nothing, and a failing gate
-    inside the DAG leaves the published snapshot current."""
+    """Two arrival hours loaded by reclake_backfill, the next one by reclake_hourly, then the
+    snapshot run over every final hour (no allowed lateness, so an hour is final one hour
+    after it arrived); then a re-run changes nothing, and a failing gate inside the DAG leaves
+    the published snapshot current."""
     from deltalake import DeltaTable, write_deltalake
 
     from reclake.demo import publish_snapshot, run_pipeline
@@ -120,18 +116,29 @@ def test_pipeline_runs_end_to_end_through_airflow(airflow_home):
     config = GeneratorConfig(events_per_hour=300, n_users=40, n_items=25, files_per_hour=1)
     began = time.monotonic()
     (start, end), report = run_pipeline(
-        airflow_home.local, settings, "2026-11-20T00:00Z", 2, config
+        airflow_home.local, settings, "2026-11-20T00:00Z", 1, config, history_hours=2
     )
     print(f"pipeline through airflow: {time.monotonic() - began:.0f} s")
-    assert (start.hour, end.hour) == (0, 1)  # 2 arrival hours make hour 00:00 final
+    assert (start.hour, end.hour) == (0, 2)  # 3 arrival hours make hours 00:00, 01:00 final
 
+    # The backfill ran every stage (hour 00:00 labeled and sampled) and no publish chain.
+    backfill = latest_run_states(airflow_home.home, "reclake_backfill")
+    publish_chain = (
+        "validate_training_samples",
+        "audit_training_samples",
+        "publish_snapshot",
+        "announce_snapshot",
+    )
+    assert {t: s for t, s in backfill.items() if t not in publish_chain} == dict.fromkeys(
+        ("plan", "choose_stages", *HOURLY_SPARK_TASKS[:-1]), "success"
+    ), backfill
+    assert {backfill[t] for t in publish_chain} == {"skipped"}
+    # The hourly run of arrival hour 02:00 continued from there: it labeled hour 01:00.
     runs = task_states(airflow_home.home, "reclake_hourly")
-    assert sorted(runs) == [(f"2026-11-20 0{h}:00", f"2026-11-20 0{h + 1}:00") for h in range(2)]
-    for (run_start, _), states in runs.items():
-        labeled = run_start.endswith("01:00")
+    assert sorted(runs) == [("2026-11-20 02:00", "2026-11-20 03:00")]
+    for states in runs.values():
         for task in HOURLY_SPARK_TASKS:
-            expected = "success" if labeled or task not in LABEL_STEPS else "skipped"
-            assert states[task] == expected, (run_start, task, states)
+            assert states[task] == "success", (task, states)
     snapshot_runs = task_states(airflow_home.home, "reclake_training_snapshot")
     assert [set(s.values()) for s in snapshot_runs.values()] == [{"success"}]
 
@@ -144,12 +151,12 @@ def test_pipeline_runs_end_to_end_through_airflow(airflow_home):
     assert per_hour == {h.arrival_hour[:13]: h.counts.valid_events for h in report.hours}
     assert len({row["event_id"] for row in bronze}) == len(bronze)
 
-    # every on-time impression of hour 00:00 is labeled and becomes exactly one sample
+    # every on-time impression of hours 00:00 and 01:00 is labeled and becomes one sample
     impressions = {
         r["event_id"]
         for r in bronze
         if r["event_type"] == "impression"
-        and r["event_hour"].hour == 0
+        and r["event_hour"].hour in (0, 1)
         and not r["beyond_lateness"]
     }
     silver = table_rows(settings, "silver/impressions_labeled")
@@ -159,12 +166,12 @@ def test_pipeline_runs_end_to_end_through_airflow(airflow_home):
 
     # the published snapshot is exactly that hour of samples, and it passed the gate
     snap = resolve(settings, "training_samples@latest")
-    assert (snap.interval_start[:13], snap.interval_end[:13]) == ("2026-11-20T00", "2026-11-20T01")
+    assert (snap.interval_start[:13], snap.interval_end[:13]) == ("2026-11-20T00", "2026-11-20T02")
     assert snap.row_count == len(gold)
     published = read_arrow_dataset(snap).to_table(columns=["event_id"]).column(0).to_pylist()
     assert sorted(published) == sorted(impressions)
 
-    # re-running an hour (the one that labels 00:00) leaves every table as it was
+    # re-running an hour (the one that labels 01:00) leaves every table as it was
     before = {
         p: table_rows(settings, p)
         for p in (
@@ -174,7 +181,7 @@ def test_pipeline_runs_end_to_end_through_airflow(airflow_home):
             "gold/training_samples",
         )
     }
-    airflow_home.dags_test("reclake_hourly", "2026-11-20T02:00:00+00:00")
+    airflow_home.dags_test("reclake_hourly", "2026-11-20T03:00:00+00:00")
     for path, rows in before.items():
         assert table_rows(settings, path) == rows, path
 
