@@ -22,17 +22,9 @@ except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
 
 
-def positive_int(value: str) -> int:
-    """argparse type: an integer >= 1."""
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {number}")
-    return number
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """--start/--end (whole UTC hours) and --chunk-hours."""
-    from reclake.jobrun import interval_parser, parse_interval
+    from reclake.jobrun import interval_parser, parse_interval, positive_int
 
     parser = interval_parser(__doc__, "arrival hour")
     parser.add_argument(

@@ -1,5 +1,5 @@
-"""Pure parts of the interval ingest: chunks, the sparse/dense split of event hours, and the
-per-hour counts built from one run's collected groups."""
+"""Pure parts of the interval ingest: what a pass replaces, the sparse/dense split of event
+hours, the per-hour counts built from one pass's collected groups, and the job's arguments."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from reclake.ingest.layout import (
     LineGroup,
     block_offsets,
     hour_counts,
-    interval_chunks,
     replace_predicates,
     split_event_hours,
     valid_lines_by_event_hour,
@@ -21,14 +20,6 @@ from reclake.ingest.layout import (
 
 def h(hour: int) -> datetime:
     return datetime(2026, 11, 20, hour, tzinfo=UTC)
-
-
-def test_interval_chunks_cover_the_interval_in_order():
-    assert interval_chunks(h(0), h(5), 2) == [(h(0), h(2)), (h(2), h(4)), (h(4), h(5))]
-    assert interval_chunks(h(0), h(5), 24) == [(h(0), h(5))]
-    assert interval_chunks(h(3), h(3), 24) == []
-    with pytest.raises(ValueError, match="chunk_hours"):
-        interval_chunks(h(0), h(5), 0)
 
 
 def test_replace_predicates_cover_exactly_the_arrival_hours():

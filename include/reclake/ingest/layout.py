@@ -1,6 +1,6 @@
 """Pure helpers of the ingest: where an arrival hour's drop lives, which files it may hold,
-how per-file blocks map to true line numbers, how a run is cut into chunks, and how the
-collected group counts become per-hour counts."""
+how per-file blocks map to true line numbers, what a pass replaces, and how the collected
+group counts become per-hour counts."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from string import Formatter
 
 from reclake.config import Settings
 from reclake.contract import EVENTS_DROP
-from reclake.timeutil import HOUR, hours_between, iso, parse_utc
+from reclake.timeutil import HOUR, iso, parse_utc
 
 # Drops are gzipped JSON lines; plain .jsonl is accepted too (hand-made drops, tests).
 DROP_SUFFIXES = (".jsonl.gz", ".jsonl")
@@ -40,19 +40,6 @@ def drop_uri(settings: Settings, arrival_hour: datetime) -> str:
 def drops_root_uri(settings: Settings) -> str:
     """URI of the folder holding every drop (the base path of a multi-hour read)."""
     return f"{settings.landing_uri}/{DROPS_FOLDER}"
-
-
-def interval_chunks(
-    start: datetime | str, end: datetime | str, chunk_hours: int
-) -> list[tuple[datetime, datetime]]:
-    """[start, end) cut into consecutive runs of at most `chunk_hours` whole hours, in order."""
-    if chunk_hours < 1:
-        raise ValueError(f"chunk_hours must be >= 1, got {chunk_hours}")
-    hours = list(hours_between(start, end))
-    return [
-        (hours[i], hours[min(i + chunk_hours, len(hours)) - 1] + HOUR)
-        for i in range(0, len(hours), chunk_hours)
-    ]
 
 
 def check_drop_files(folder: str, names: Iterable[str]) -> list[str]:

@@ -26,7 +26,6 @@ from reclake.ingest.layout import (
     drop_uri,
     drops_root_uri,
     hour_counts,
-    interval_chunks,
     reconcile,
     replace_predicates,
     split_event_hours,
@@ -35,7 +34,7 @@ from reclake.ingest.layout import (
 from reclake.ingest.log import ChunkReport, HourReport, IngestReport, save_ingest_log
 from reclake.maintenance.deltalog import latest_version
 from reclake.tables import BRONZE_EVENTS_DDL, QUARANTINE_EVENTS_DDL, TableSpec, table
-from reclake.timeutil import hours_between, iso, parse_utc
+from reclake.timeutil import chunks, hours_between, iso, parse_utc
 
 LINE_SCHEMA = (
     "value STRING, source_file STRING, arrival_hour TIMESTAMP, block_start BIGINT, row_id BIGINT"
@@ -73,14 +72,14 @@ def ingest_events(
     versions = {
         spec.name: latest_version(spec.uri(settings)) for spec in (bronze_spec, quarantine_spec)
     }
-    chunks, hours = [], []
-    for chunk_start, chunk_end in interval_chunks(s, e, chunk_hours or settings.ingest_chunk_hours):
+    passes, hours = [], []
+    for chunk_start, chunk_end in chunks(s, e, chunk_hours or settings.ingest_chunk_hours):
         chunk, reports = ingest_chunk(
             spark, settings, chunk_start, chunk_end, versions, after_write
         )
-        chunks.append(chunk)
+        passes.append(chunk)
         hours.extend(reports)
-    return IngestReport(iso(s), iso(e), hours, chunks)
+    return IngestReport(iso(s), iso(e), hours, passes)
 
 
 def ingest_chunk(
