@@ -84,10 +84,11 @@ def test_make_airflow_starts_lists_the_dags_and_stops_cleanly(tmp_path, airflow_
         deadline, dag_ids = time.monotonic() + 240, set()
         while time.monotonic() < deadline:
             dag_ids = {d["dag_id"] for d in api(port, "/api/v2/dags", token)["dags"]}
-            if len(dag_ids) >= 4:
+            if len(dag_ids) >= 5:
                 break
             time.sleep(3)
         assert dag_ids == {
+            "reclake_backfill",
             "reclake_hourly",
             "reclake_maintenance",
             "reclake_training_snapshot",
