@@ -11,6 +11,7 @@ COMMAND_MODULES = (
     "reclake.cli.lake",
     "reclake.cli.generate",
     "reclake.cli.ingest",
+    "reclake.cli.bulk_import",
     "reclake.cli.validate",
     "reclake.cli.audit",
     "reclake.cli.snapshots",

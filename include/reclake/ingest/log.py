@@ -16,6 +16,9 @@ from reclake.timeutil import iso, parse_utc
 
 LOG_DIR = "_reclake/ingest_log"
 _NAME_FORMAT = "%Y-%m-%dT%H"
+# Where an hour's lines came from: its landing drop, or a bulk import ("import:<path>").
+LANDING_SOURCE = "landing"
+IMPORT_SOURCE_PREFIX = "import:"
 
 
 # The per-hour counts that reconcile; summed over an interval and shown by `reclake ingest log`.
@@ -34,7 +37,8 @@ class HourReport:
     """What ingesting one arrival hour did; the counts reconcile (see layout.hour_counts).
 
     bronze_version and quarantine_version are the commits of the chunk that held the hour;
-    duration_s is the hour's share of that chunk's wall time.
+    duration_s is the hour's share of that chunk's wall time; source is "landing" (the hour's
+    drop) or "import:<path>" (a bulk import, see reclake.ingest.bulk).
     """
 
     arrival_hour: str
@@ -49,6 +53,8 @@ class HourReport:
     quarantine_version: int
     duration_s: float
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    # Logs written before imports existed have no source: they came from landing drops.
+    source: str = LANDING_SOURCE
 
     @property
     def duplicates_dropped(self) -> int:

@@ -155,7 +155,7 @@ def _rules(line: Column, max_future_skew_minutes: int):
         rules.append((bad, OUT_OF_RANGE, F.lit(f"{name}: must be {bounds}")))
     rules.append(
         (
-            ~F.col("_event_time_text").rlike(EVENT_TIME_PATTERN) | F.col("event_time").isNull(),
+            F.col("event_time").isNull(),
             BAD_TIMESTAMP,
             F.lit("event_time: not ISO-8601 with a zone (e.g. 2026-11-20T13:05:09Z)"),
         )
@@ -198,7 +198,15 @@ def validate(lines: DataFrame, max_future_skew_minutes: int) -> DataFrame:
             )
             for f in EVENT_FIELDS
         ],
-    ).withColumn("event_time", F.col("_event_time_text").try_cast("timestamp"))
+    ).withColumn(
+        # Null unless the text is a contract time: a zone-less time is never read as UTC, so
+        # event_time (which the bulk import places lines by) is trustworthy on every line.
+        "event_time",
+        F.when(
+            F.col("_event_time_text").rlike(EVENT_TIME_PATTERN),
+            F.col("_event_time_text").try_cast("timestamp"),
+        ),
+    )
     # The rules pick a rule number (a cheap int CASE); reason and detail are looked up from
     # it afterwards, so a valid row never builds a struct or a detail string.
     listed = _rules(F.col("value"), max_future_skew_minutes)

@@ -31,7 +31,13 @@ from reclake.ingest.layout import (
     split_event_hours,
     valid_lines_by_event_hour,
 )
-from reclake.ingest.log import ChunkReport, HourReport, IngestReport, save_ingest_log
+from reclake.ingest.log import (
+    LANDING_SOURCE,
+    ChunkReport,
+    HourReport,
+    IngestReport,
+    save_ingest_log,
+)
 from reclake.maintenance.deltalog import latest_version
 from reclake.tables import BRONZE_EVENTS_DDL, QUARANTINE_EVENTS_DDL, TableSpec, table
 from reclake.timeutil import chunks, hours_between, iso, parse_utc
@@ -66,12 +72,7 @@ def ingest_events(
     `after_write(table_name)` is called after each table commit (progress hooks, crash tests).
     """
     s, e = parse_utc(start), parse_utc(end)
-    bronze_spec, quarantine_spec = table("events"), table("quarantine_events")
-    io.ensure_table(spark, bronze_spec, BRONZE_EVENTS_DDL, settings)
-    io.ensure_table(spark, quarantine_spec, QUARANTINE_EVENTS_DDL, settings)
-    versions = {
-        spec.name: latest_version(spec.uri(settings)) for spec in (bronze_spec, quarantine_spec)
-    }
+    versions = prepare_tables(spark, settings)
     passes, hours = [], []
     for chunk_start, chunk_end in chunks(s, e, chunk_hours or settings.ingest_chunk_hours):
         chunk, reports = ingest_chunk(
@@ -82,6 +83,32 @@ def ingest_events(
     return IngestReport(iso(s), iso(e), hours, passes)
 
 
+def prepare_tables(spark: SparkSession, settings: Settings) -> dict[str, int]:
+    """Create bronze and quarantine when missing; returns each table's current version."""
+    specs = (table("events"), table("quarantine_events"))
+    io.ensure_table(spark, specs[0], BRONZE_EVENTS_DDL, settings)
+    io.ensure_table(spark, specs[1], QUARANTINE_EVENTS_DDL, settings)
+    return {spec.name: latest_version(spec.uri(settings)) for spec in specs}
+
+
+def validated(lines: DataFrame, settings: Settings) -> DataFrame:
+    """The contract's validation of raw lines (see rules.validate), keeping the raw text of
+    invalid lines only."""
+    checked = rules.validate(lines, settings.max_future_skew_minutes)
+    # Only quarantine needs the raw text: do not hold it in memory for valid rows.
+    return checked.withColumn("value", F.when(F.col("reason").isNotNull(), F.col("value")))
+
+
+@dataclass(frozen=True)
+class CheckedLines:
+    """Validated lines of one pass with lateness columns, their collected LineGroups, and the
+    (source_file, block_start) -> offset map that gives their true line numbers."""
+
+    checked: DataFrame
+    groups: list[LineGroup]
+    offsets: dict[tuple[str, int], int]
+
+
 def ingest_chunk(
     spark: SparkSession,
     settings: Settings,
@@ -90,23 +117,43 @@ def ingest_chunk(
     versions: dict[str, int],
     after_write: Callable[[str], None] | None = None,
 ) -> tuple[ChunkReport, list[HourReport]]:
-    """Ingest the arrival hours [start, end) in one pass: replace their rows in bronze and in
-    quarantine (one commit each), then write one log per hour.
+    """Ingest the landing drops of the arrival hours [start, end) in one pass (see
+    commit_chunk).
 
     `versions` holds each table's version before the pass and is updated to after it.
     """
     began = time.monotonic()
-    hours = list(hours_between(start, end))
-    lines = read_drops(spark, settings, hours)
-    checked = rules.validate(lines, settings.max_future_skew_minutes)
-    checked = transform.with_lateness(checked, settings.allowed_lateness_hours)
-    # Only quarantine needs the raw text: do not hold it in memory for valid rows.
-    checked = checked.withColumn("value", F.when(F.col("reason").isNotNull(), F.col("value")))
+    lines = read_drops(spark, settings, list(hours_between(start, end)))
+    checked = transform.with_lateness(validated(lines, settings), settings.allowed_lateness_hours)
     # Parse the drops once; every count and both writes read this.
     checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
-    duplicate_lines = None
     try:
         groups = collect_line_groups(checked)
+        lines = CheckedLines(checked, groups, block_offsets(groups))
+        return commit_chunk(spark, settings, start, end, lines, versions, after_write, began)
+    finally:
+        checked.unpersist()
+
+
+def commit_chunk(
+    spark: SparkSession,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    lines: CheckedLines,
+    versions: dict[str, int],
+    after_write: Callable[[str], None] | None,
+    began: float,
+    source: str = LANDING_SOURCE,
+) -> tuple[ChunkReport, list[HourReport]]:
+    """Settle the copies of the checked lines of the arrival hours [start, end), replace those
+    hours' rows in bronze and in quarantine (one commit each), check the counts, then write
+    one log per hour (`source` says where the lines came from; `began`: the pass's start on
+    the monotonic clock)."""
+    hours = list(hours_between(start, end))
+    checked, groups = lines.checked, lines.groups
+    duplicate_lines = None
+    try:
         valid = checked.where(F.col("reason").isNull())
         in_bronze = bronze_copies(
             spark, settings, start, end, valid, valid_lines_by_event_hour(groups)
@@ -127,7 +174,7 @@ def ingest_chunk(
             after_write,
         )
         offsets = spark.createDataFrame(
-            [(f, b, o) for (f, b), o in block_offsets(groups).items()],
+            [(f, b, o) for (f, b), o in lines.offsets.items()],
             "source_file STRING, block_start BIGINT, offset BIGINT",
         )
         quarantine = _replace(
@@ -139,7 +186,6 @@ def ingest_chunk(
             after_write,
         )
     finally:
-        checked.unpersist()
         if duplicate_lines is not None:
             duplicate_lines.unpersist()
 
@@ -157,6 +203,7 @@ def ingest_chunk(
             quarantine_version=quarantine.version,
             # The hour's share of the pass, so the logs of a run add up to its time.
             duration_s=round(duration / len(hours), 3),
+            source=source,
             **counts[h],
         )
         for h in hours
