@@ -18,7 +18,7 @@ demo: setup
 # spark-submit start-ups, so it overlaps well with the in-process Spark tests. Files go out in
 # collection order (e2e first, see tests/conftest.py), not most-tests-first.
 test: setup
-	$(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder
+	$(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
 # Unit tests only: no Spark, no Airflow.
 test-fast: setup

@@ -12,8 +12,8 @@ chunk's progress in the task log:
    sampled (lag = the label lag of reclake_hourly: later hours are not final yet; the hourly
    run of arrival hour `end` labels hour `end - lag`, so reclake_hourly continues right where
    the backfill stopped, from the window checkpoint the backfill stored).
-2. `choose_stages`: runs only the `stages` asked for (default all); a stage left out is
-   skipped, the later ones still run.
+2. `want_<stage>` gates: each runs whether the stage before it ran or was skipped, and
+   skips its stage unless `stages` (default all) names it; `want_publish` likewise.
 3. `ingest_events` -> `build_tiles` -> `label_impressions` -> `build_training_samples`, with
    `load_dims` before the samples.
 4. With `publish: true`: validate, audit and publish a snapshot of the sampled range, and
@@ -38,8 +38,6 @@ ARRIVALS = ["--start", orch.xcom_field("plan", "arrival_start")]
 ARRIVALS += ["--end", orch.xcom_field("plan", "arrival_end")]
 SAMPLED = ["--start", orch.xcom_field("plan", "start"), "--end", orch.xcom_field("plan", "end")]
 CHUNK = ["--chunk-hours", orch.xcom_field("plan", "chunk_hours")]
-# A stage left out by choose_stages is skipped; the stages after it still run.
-AFTER_SKIPS = "none_failed_min_one_success"
 
 
 @dag(
@@ -86,26 +84,40 @@ def reclake_backfill():
         except ValueError as exc:
             raise AirflowFailException(f"bad backfill params: {exc}") from exc
 
-    @task.branch
-    def choose_stages(planned: dict[str, Any]) -> list[str]:
-        """The task ids of the stages asked for."""
-        return orch.backfill_task_ids(planned)
+    planned = plan()
 
-    def stage(task_id: str, job: str, args: list[str]):
-        return orch.spark_job(task_id, job, args, SETTINGS, trigger_rule=AFTER_SKIPS)
+    def wanted(step: str):
+        """A gate before a stage: skips it (and only it) unless the plan asks for it; runs
+        whether the stage before it ran or was skipped."""
 
-    ingest = stage("ingest_events", "ingest_events.py", [*ARRIVALS, *CHUNK])
-    dims = stage("load_dims", "load_dims.py", [])
-    tiles = stage("build_tiles", "build_tiles.py", [*ARRIVALS, *CHUNK])
-    labels = stage("label_impressions", "label_impressions.py", [*SAMPLED, *CHUNK])
-    samples = stage("build_training_samples", "build_training_samples.py", [*SAMPLED, *CHUNK])
+        @task(task_id=f"want_{step}", trigger_rule="none_failed")
+        def gate(planned: dict[str, Any]) -> None:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            if not orch.backfill_wants(planned, step):
+                raise AirflowSkipException(f"{step} was not asked for")
+
+        return gate(planned)
+
+    def stage(step: str, job: str, args: list[str]):
+        """(gate, spark job) of one stage."""
+        gate = wanted(step)
+        operator = orch.spark_job(orch.BACKFILL_STAGES[step], job, args, SETTINGS)
+        gate >> operator
+        return gate, operator
+
+    _, ingest = stage("ingest", "ingest_events.py", [*ARRIVALS, *CHUNK])
+    _, dims = stage("dims", "load_dims.py", [])
+    want_tiles, tiles = stage("tiles", "build_tiles.py", [*ARRIVALS, *CHUNK])
+    want_labels, labels = stage("labels", "label_impressions.py", [*SAMPLED, *CHUNK])
+    want_samples, samples = stage("samples", "build_training_samples.py", [*SAMPLED, *CHUNK])
+    want_publish = wanted("publish")
     validate, _ = orch.write_audit_publish(SETTINGS, "plan", TRAINING_SAMPLES)
-    validate.trigger_rule = AFTER_SKIPS
 
-    chosen = choose_stages(plan())
-    chosen >> [ingest, dims, tiles, labels, samples, validate]
-    ingest >> tiles >> labels >> samples >> validate
-    dims >> samples
+    ingest >> want_tiles
+    tiles >> want_labels
+    [labels, dims] >> want_samples
+    samples >> want_publish >> validate
 
 
 reclake_backfill()

@@ -425,10 +425,9 @@ def backfill_plan(params: Mapping[str, Any], lag_hours: int) -> dict[str, Any]:
     }
 
 
-def backfill_task_ids(plan: Mapping[str, Any]) -> list[str]:
-    """Task ids a backfill plan runs: its stages, then the publish chain when asked."""
-    ids = [BACKFILL_STAGES[s] for s in plan["stages"]]
-    return [*ids, "validate_training_samples"] if plan["publish"] else ids
+def backfill_wants(plan: Mapping[str, Any], step: str) -> bool:
+    """Whether a backfill plan runs a stage (or, for "publish", the publish chain)."""
+    return bool(plan["publish"]) if step == "publish" else step in plan["stages"]
 
 
 def snapshot_from_events(events: Mapping[Any, Sequence[Any]] | None) -> dict[str, Any]:

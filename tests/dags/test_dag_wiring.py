@@ -258,24 +258,45 @@ def test_snapshot_dag_can_be_triggered_for_a_range_of_hours(dags):
 
 
 def test_backfill_dependencies(dags):
-    assert upstreams(dags["reclake_backfill"]) == {
+    dag = dags["reclake_backfill"]
+    assert upstreams(dag) == {
         "plan": set(),
-        "choose_stages": {"plan"},
-        "ingest_events": {"choose_stages"},
-        "load_dims": {"choose_stages"},
-        "build_tiles": {"choose_stages", "ingest_events"},
-        "label_impressions": {"choose_stages", "build_tiles"},
-        "build_training_samples": {"choose_stages", "label_impressions", "load_dims"},
-        "validate_training_samples": {"choose_stages", "build_training_samples"},
+        "want_ingest": {"plan"},
+        "ingest_events": {"want_ingest"},
+        "want_dims": {"plan"},
+        "load_dims": {"want_dims"},
+        "want_tiles": {"plan", "ingest_events"},
+        "build_tiles": {"want_tiles"},
+        "want_labels": {"plan", "build_tiles"},
+        "label_impressions": {"want_labels"},
+        "want_samples": {"plan", "label_impressions", "load_dims"},
+        "build_training_samples": {"want_samples"},
+        "want_publish": {"plan", "build_training_samples"},
+        "validate_training_samples": {"want_publish"},
         "audit_training_samples": {"validate_training_samples"},
         "publish_snapshot": {"validate_training_samples", "audit_training_samples"},
         "announce_snapshot": {"publish_snapshot", "validate_training_samples"},
     }
-    # A stage left out is skipped; the stages after it still run.
-    for task_id in orch.BACKFILL_STAGES.values():
-        assert dags["reclake_backfill"].get_task(task_id).trigger_rule == (
-            "none_failed_min_one_success"
-        )
+    # A gate runs whether the stage before it ran or was skipped; a stage runs only when its
+    # gate passed (so a stage left out is skipped and the later ones still run).
+    for step, task_id in orch.BACKFILL_STAGES.items():
+        assert dag.get_task(f"want_{step}").trigger_rule == "none_failed"
+        assert dag.get_task(task_id).trigger_rule == "all_success"
+    assert dag.get_task("validate_training_samples").trigger_rule == "all_success"
+
+
+def test_backfill_gates_skip_what_the_plan_leaves_out(dags):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    dag = dags["reclake_backfill"]
+    plan = orch.backfill_plan(
+        {"start": "2026-11-20T00:00Z", "end": "2026-11-21T00:00Z", "stages": ["samples"]}, 3
+    )
+    dag.get_task("want_samples").python_callable(plan)  # asked for: passes
+    for step in ("ingest", "dims", "tiles", "labels", "publish"):
+        with pytest.raises(AirflowSkipException, match=f"{step} was not asked for"):
+            dag.get_task(f"want_{step}").python_callable(plan)
+    assert orch.backfill_wants({**plan, "publish": True}, "publish")
 
 
 def test_backfill_plan_ranges_and_stage_choice(dags):
@@ -289,13 +310,8 @@ def test_backfill_plan_ranges_and_stage_choice(dags):
     # Impressions of the last 3 arrival hours are not final yet: the hourly DAG labels them.
     assert (plan["start"], plan["end"]) == ("2026-11-20T00:00:00Z", "2026-11-29T21:00:00Z")
     assert plan["stages"] == list(orch.BACKFILL_STAGES)
-    assert orch.backfill_task_ids(plan) == list(orch.BACKFILL_STAGES.values())
     published = orch.backfill_plan({**params, "stages": ["samples", "tiles"], "publish": True}, 3)
-    assert orch.backfill_task_ids(published) == [
-        "build_tiles",
-        "build_training_samples",
-        "validate_training_samples",
-    ]
+    assert (published["stages"], published["publish"]) == (["tiles", "samples"], True)
     rendered = render(
         dag.get_task("build_training_samples"), dag, D, D, xcom={"plan": plan}
     ).application_args
