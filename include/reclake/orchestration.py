@@ -43,10 +43,6 @@ VACUUM_HOUR_UTC = 0
 # Jinja for the data interval bounds, ISO-8601 with offset (the jobs parse it as UTC).
 START = "{{ data_interval_start | ts }}"
 END = "{{ data_interval_end | ts }}"
-# The snapshot DAG may be triggered for a custom range of hours (UI "Trigger DAG w/ config",
-# `airflow dags test -c`): the run's params win over its data interval.
-RUN_START = "{{ params.start or (data_interval_start | ts) }}"
-RUN_END = "{{ params.end or (data_interval_end | ts) }}"
 # The gate's verdict (pushed by the validate task): the audit and publish name its id.
 VALIDATION_ID = "{{ ti.xcom_pull(task_ids='validate_training_samples')['id'] }}"
 # Environment passed through to spark-submit (and to the driver on YARN / Kubernetes).
