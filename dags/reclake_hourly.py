@@ -47,7 +47,9 @@ LABELED += ["--end", orch.shifted("data_interval_end", LAG)]
     doc_md=__doc__,
 )
 def reclake_hourly():
-    @task.sensor(poke_interval=300, timeout=6 * 3600, mode="reschedule")
+    @task.sensor(
+        poke_interval=300, timeout=int(orch.LANDING_WAIT.total_seconds()), mode="reschedule"
+    )
     def wait_for_landing_drop(data_interval_start: datetime | None = None) -> PokeReturnValue:
         """Done when the arrival hour's landing folder exists."""
         from reclake import lakefs

@@ -7,7 +7,10 @@ One run per UTC day `[D, D+1)`, after the day is over. Write-audit-publish of
 1. `snapshot_interval`: the hours to publish: the run's day, or params `start`/`end`.
 2. `wait_for_samples`: waits until reclake's sample log records every hour of the interval
    as built (by hourly runs, a backfill, or by hand: whoever built them), an hour without
-   impressions included. Each poke logs the hours still missing.
+   impressions included. Each poke (every minute) logs the hours still missing and the step
+   each waits for (ingest, labels, samples). A manual run fails after 10 minutes (params
+   `wait_minutes`) with that list; a scheduled run waits as long as its day can take
+   (label lag + the hourly DAG's 6 h landing wait + 1 h).
 3. `validate_training_samples`: the Great Expectations gate over the interval. A failed gate
    fails the task at once (no retries), so publish never runs and the previous snapshot stays
    current.
@@ -26,7 +29,7 @@ snapshot of any range of whole hours instead of the run's day (`make demo` does 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, PokeReturnValue, dag, task
 
@@ -53,6 +56,12 @@ HOUR_PARAM = {"type": ["null", "string"]}
             None, description="first hour to publish (default: the run's day)", **HOUR_PARAM
         ),
         "end": Param(None, description="end hour, exclusive", **HOUR_PARAM),
+        "wait_minutes": Param(
+            None,
+            type=["null", "number"],
+            description="how long to wait for hours not built yet (default: 10 minutes for a "
+            "manual run; for a scheduled run, until its day can be final)",
+        ),
     },
     doc_md=__doc__,
 )
@@ -67,18 +76,41 @@ def reclake_training_snapshot():
         start, end = orch.run_interval(params, data_interval_start, data_interval_end)
         return {"start": iso(start), "end": iso(end)}
 
+    # The deadline is the sensor's own (samples_deadline); timeout is only a backstop.
     @task.sensor(
-        poke_interval=300, timeout=int(timedelta(days=1).total_seconds()), mode="reschedule"
+        poke_interval=60, timeout=int(timedelta(days=2).total_seconds()), mode="reschedule"
     )
-    def wait_for_samples(interval: dict[str, str]) -> PokeReturnValue:
-        """Done when reclake's sample log records every hour of the interval as built."""
-        from reclake.timeutil import iso
+    def wait_for_samples(interval: dict[str, str], params=None, dag_run=None) -> PokeReturnValue:
+        """Done when reclake's sample log records every hour of the interval as built; fails
+        with what the missing hours wait for once the run's deadline passes."""
+        from airflow.sdk import get_current_context
+        from airflow.sdk.exceptions import AirflowFailException
 
-        missing = orch.missing_samples(load_settings(), *orch.interval_of(interval))
-        if missing:
-            shown = ", ".join(iso(h) for h in missing[:5])
-            log.info("samples not built yet for %d hour(s): %s", len(missing), shown)
-        return PokeReturnValue(is_done=not missing)
+        from reclake.progress import describe_pending, pending_samples
+
+        settings = load_settings()
+        start, end = orch.interval_of(interval)
+        pending = pending_samples(settings, start, end)
+        if not pending:
+            return PokeReturnValue(is_done=True)
+        context = get_current_context()
+        first_poke = context["ti"].get_first_reschedule_date(context) or datetime.now(UTC)
+        deadline = orch.samples_deadline(
+            first_poke,
+            end,
+            str(dag_run.run_type) if dag_run else "manual",
+            orch.label_lag_hours(settings),
+            (params or {}).get("wait_minutes"),
+        )
+        summary = describe_pending(pending)
+        if datetime.now(UTC) >= deadline:
+            raise AirflowFailException(
+                f"samples of [{interval['start']}, {interval['end']}) not built by "
+                f"{deadline:%Y-%m-%dT%H:%M}Z: {summary}. Build them (reclake_backfill, or the "
+                "hourly runs) and trigger again, or give params wait_minutes to wait longer."
+            )
+        log.info("%s; waiting until %sZ", summary, f"{deadline:%Y-%m-%dT%H:%M}")
+        return PokeReturnValue(is_done=False)
 
     interval = snapshot_interval()
     first, _ = orch.write_audit_publish(SETTINGS, "snapshot_interval", TRAINING_SAMPLES)

@@ -7,7 +7,7 @@ One file per hour: concurrent runs over different hours never race on a shared d
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from reclake import lakefs
@@ -34,9 +34,20 @@ def hours_with_docs(
     found: set[datetime] = set()
     for d in sorted({h.date() for h in hours}):
         for uri in lakefs.list_files(settings.table_uri(f"{folder}/date={d}"), ".json"):
-            hh = int(uri.rsplit("/", 1)[1].removesuffix(".json"))
-            found.add(datetime(d.year, d.month, d.day, hh, tzinfo=UTC))
+            found.add(_doc_hour(d, uri))
     return found & hours
+
+
+def newest_hour(settings: Settings, folder: str) -> datetime | None:
+    """The newest hour with a record under a lake folder (None when there is none)."""
+    root = settings.table_uri(folder)
+    for name in reversed(lakefs.list_dirs(root)):
+        if not name.startswith("date="):
+            continue
+        files = lakefs.list_files(f"{root}/{name}", ".json")
+        if files:
+            return _doc_hour(date.fromisoformat(name.removeprefix("date=")), files[-1])
+    return None
 
 
 def read_hour_docs(
@@ -47,3 +58,9 @@ def read_hour_docs(
         lakefs.read_json(hour_doc_uri(settings, folder, h))
         for h in sorted(hours_with_docs(settings, folder, start, end))
     ]
+
+
+def _doc_hour(day: date, uri: str) -> datetime:
+    """The hour a record `<folder>/date=D/HH.json` is about."""
+    hh = int(uri.rsplit("/", 1)[1].removesuffix(".json"))
+    return datetime(day.year, day.month, day.day, hh, tzinfo=UTC)

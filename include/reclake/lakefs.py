@@ -79,6 +79,19 @@ def list_files(uri: str, suffix: str = "") -> list[str]:
     return [f"{base}/{info.base_name}" for info in list_file_infos(uri, suffix)]
 
 
+def list_dirs(uri: str) -> list[str]:
+    """Names of the folders directly under a folder, sorted (empty when it does not exist)."""
+    filesystem, path = resolve(uri)
+    if filesystem.get_file_info(path).type == pafs.FileType.NotFound:
+        return []
+    selector = pafs.FileSelector(path, recursive=False)
+    return sorted(
+        info.base_name
+        for info in filesystem.get_file_info(selector)
+        if info.type == pafs.FileType.Directory
+    )
+
+
 def local_path(uri: str) -> str:
     """Plain path for a file:// URI (for tools that want one); other URIs are returned as is."""
     if uri.startswith("file://"):

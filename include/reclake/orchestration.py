@@ -32,6 +32,10 @@ SPARK_POOL = "spark"
 TRAINING_POOL = "training"
 # Fixed UTC start: catchup from here; older hours are loaded with `airflow backfill create`.
 START_DATE = pendulum.datetime(2026, 11, 1, tz="UTC")
+# The hourly DAG waits this long for an arrival hour's landing drop.
+LANDING_WAIT = timedelta(hours=6)
+# A manual snapshot run of hours not built yet fails after this wait, saying what they lack.
+MANUAL_WAIT = timedelta(minutes=10)
 ALLOWED_TAGS = frozenset(
     {"reclake", "hourly", "daily", "maintenance", "snapshot", "training", "backfill"}
 )
@@ -321,14 +325,25 @@ def xcom_field(task_id: str, key: str) -> str:
     return f"{{{{ ti.xcom_pull(task_ids='{task_id}')['{key}'] }}}}"
 
 
-def missing_samples(settings: Settings, start: datetime, end: datetime) -> list[datetime]:
-    """Hours of [start, end) whose samples reclake has not recorded as built (by any run:
-    hourly, backfill, manual or `dags test`)."""
-    from reclake.features.samples import sampled_hours
-    from reclake.timeutil import hours_between
+def samples_deadline(
+    first_poke: datetime,
+    interval_end: datetime,
+    run_type: str,
+    lag_hours: int,
+    wait_minutes: float | None = None,
+) -> datetime:
+    """When a snapshot run stops waiting for its samples and fails with what is missing.
 
-    built = sampled_hours(settings, start, end)
-    return [h for h in hours_between(start, end) if h not in built]
+    A manual run asks for hours the user believes are built: it waits `wait_minutes`
+    (default MANUAL_WAIT) at most. A scheduled run waits as long as its day's last hour can
+    legitimately take: the label lag, the hourly DAG's wait for a late drop, an hour to process.
+    """
+    if wait_minutes is not None:
+        return first_poke + timedelta(minutes=wait_minutes)
+    if run_type == "manual":
+        return first_poke + MANUAL_WAIT
+    due = interval_end + timedelta(hours=lag_hours) + LANDING_WAIT + timedelta(hours=1)
+    return max(first_poke + MANUAL_WAIT, due)
 
 
 def write_audit_publish(settings: Settings, interval_task: str, asset: Any) -> tuple[Any, Any]:

@@ -17,9 +17,10 @@ def parse_utc(value: str | datetime) -> datetime:
         if text.endswith("Z"):
             text = text[:-1] + "+00:00"
         dt = datetime.fromisoformat(text)
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC)
+    # A plain datetime even for a pendulum input: the two do not always compare.
+    return datetime(*dt.timetuple()[:6], dt.microsecond, tzinfo=UTC)
 
 
 def floor_hour(dt: datetime) -> datetime:

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pendulum
 import pytest
 
+from reclake import lakefs
 from reclake import orchestration as orch
 from reclake.config import PROJECT_ROOT as REPO
 from reclake.config import Settings
@@ -228,22 +229,52 @@ def test_snapshot_dag_renders_the_day_and_the_validation_id(dags):
     ]
 
 
-def test_snapshot_dag_waits_for_what_reclake_recorded_as_sampled(dags, tmp_path, monkeypatch):
+def test_snapshot_dag_waits_for_what_reclake_recorded_as_sampled(dags, tmp_path):
+    from reclake.features.labels import LABEL_LOG_DIR
     from reclake.features.samples import SAMPLE_LOG_DIR
     from reclake.hourlog import write_hour_doc
+    from reclake.ingest.log import log_uri
+    from reclake.progress import describe_pending, freshness, pending_samples
 
     settings = Settings(lake_root=(tmp_path / "lake").as_uri())
-    monkeypatch.setenv("RECLAKE_LAKE_ROOT", settings.lake_root)
     sensor = dags["reclake_training_snapshot"].get_task("wait_for_samples")
     assert sensor.mode == "reschedule"
-    interval = {"start": "2026-11-20T00:00Z", "end": "2026-11-20T03:00Z"}
-    # Hours 00:00 and 02:00 were sampled (by any run; 02:00 held no impression), 01:00 not.
+    start, end = D, D.add(hours=4)
+    # 00:00 and 02:00 were sampled (by any run; 02:00 held no impression); 01:00 is labeled;
+    # 03:00 is not: its labels wait for arrival hour 06:00 (lag 3), and ingest reached 05:00.
     for hour, rows in ((D, 5), (D.add(hours=2), 0)):
         write_hour_doc(settings, SAMPLE_LOG_DIR, hour, {"rows": rows})
-    assert orch.missing_samples(settings, *orch.interval_of(interval)) == [D.add(hours=1)]
-    assert sensor.python_callable(interval).is_done is False
+    write_hour_doc(settings, LABEL_LOG_DIR, D.add(hours=1), {"impressions": 4})
+    for h in range(6):
+        lakefs.write_json(log_uri(settings, D.add(hours=h)), {})
+    pending = pending_samples(settings, start, end)
+    assert [(p.hour, p.step) for p in pending] == [
+        (D.add(hours=1), "samples"),
+        (D.add(hours=3), "ingest"),
+    ]
+    assert pending[1].arrival == D.add(hours=6)
+    text = describe_pending(pending)
+    assert text.startswith("2 hour(s) not built yet; 1 hour(s) wait for build_training_samples")
+    assert "(arrival hour 2026-11-20T06:00:00Z not ingested yet)" in text
+    fresh = freshness(settings)
+    assert (fresh.ingested, fresh.labeled, fresh.sampled) == (
+        D.add(hours=5),
+        D.add(hours=1),
+        D.add(hours=2),
+    )
     write_hour_doc(settings, SAMPLE_LOG_DIR, D.add(hours=1), {"rows": 3})
-    assert sensor.python_callable(interval).is_done is True
+    write_hour_doc(settings, SAMPLE_LOG_DIR, D.add(hours=3), {"rows": 0})
+    assert pending_samples(settings, start, end) == []
+
+
+def test_snapshot_wait_deadline_is_minutes_for_a_manual_run_and_the_day_for_a_scheduled_one():
+    poke = D.add(days=1, hours=2)
+    assert orch.samples_deadline(poke, D.add(days=1), "manual", 3) == poke.add(minutes=10)
+    assert orch.samples_deadline(poke, D.add(days=1), "manual", 3, 45) == poke.add(minutes=45)
+    # scheduled: the day's end + lag 3 h + the hourly's 6 h landing wait + 1 h
+    assert orch.samples_deadline(poke, D.add(days=1), "scheduled", 3) == D.add(days=1, hours=10)
+    late = D.add(days=3)
+    assert orch.samples_deadline(late, D.add(days=1), "scheduled", 3) == late.add(minutes=10)
 
 
 def test_snapshot_dag_can_be_triggered_for_a_range_of_hours(dags):
