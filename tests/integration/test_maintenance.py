@@ -92,9 +92,14 @@ def test_optimize_touches_only_new_partitions_and_reruns_are_no_ops(
     monkeypatch.setenv("RECLAKE_LAKE_ROOT", settings.lake_root)
     capsys.readouterr()
     assert cli.main(["tables", "--json"]) == 0
-    rows = {r["table"]: r for r in json.loads(capsys.readouterr().out)}
+    health = json.loads(capsys.readouterr().out)
+    rows = {r["table"]: r for r in health["tables"]}
     events = rows[TABLE]
     assert events["exists"] and events["files"] == 2 and events["latest_version"] == 5
+    assert events["rows"] == 24
+    # Written straight to the table, not by the ingest: no logs, no quarantine table.
+    assert health["freshness"] == {"ingested": None, "labeled": None, "sampled": None}
+    assert health["quarantine"] == {}
     assert events["last_optimize"] == records[0].finished_at and events["last_vacuum"] is None
     assert events["small_file_ratio"] == 1.0  # KB-sized files against a 32 MiB target
     assert (
@@ -105,8 +110,9 @@ def test_optimize_touches_only_new_partitions_and_reruns_are_no_ops(
 
     assert cli.main(["tables"]) == 0
     text = capsys.readouterr().out.splitlines()
-    assert text[0].split()[:3] == ["table", "files", "total_bytes"]
-    assert text[1].split()[:2] == [TABLE, "2"] and len(text) == 2
+    assert text[0].split()[:4] == ["table", "latest_version", "rows", "files"]
+    assert text[1].split()[:4] == [TABLE, "5", "24", "2"]
+    assert text[2:] == ["", "newest hour: ingested -, labeled -, sampled -"]
 
     assert cli.main(["history", TABLE, "--limit", "3", "--json"]) == 0
     history = json.loads(capsys.readouterr().out)

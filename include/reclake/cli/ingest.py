@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--json", action="store_true", help="machine-readable output")
     run.set_defaults(func=_run)
     log = actions.add_parser("log", help="list ingested arrival hours with their counts")
+    log.add_argument(
+        "--days", type=float, help="only the hours within D days before the newest ingested one"
+    )
     log.add_argument("--json", action="store_true", help="machine-readable output")
     log.set_defaults(func=_log)
 
@@ -46,9 +49,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _log(args: argparse.Namespace) -> int:
-    from reclake.ingest import ingested_hours, load_ingest_log
+    from reclake.ingest import load_ingest_logs
 
-    settings = load_settings()
-    rows = [asdict(load_ingest_log(settings, h)) for h in ingested_hours(settings)]
+    rows = [asdict(h) for h in load_ingest_logs(load_settings(), args.days)]
     emit(rows, args.json, LOG_COLUMNS)
     return 0

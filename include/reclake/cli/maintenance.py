@@ -12,11 +12,12 @@ from reclake.config import load_settings
 
 TABLE_COLUMNS = [
     "table",
+    "latest_version",
+    "rows",
     "files",
     "total_bytes",
     "avg_file_bytes",
     "small_file_ratio",
-    "latest_version",
     "last_optimize",
     "last_vacuum",
     "live_snapshots",
@@ -48,7 +49,9 @@ VACUUM_COLUMNS = [
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `tables`, `history`, `optimize` and `vacuum` sub-commands."""
-    p = sub.add_parser("tables", help="table health: files, sizes, versions, maintenance")
+    p = sub.add_parser(
+        "tables", help="table health: versions, rows, files, maintenance, freshness, quarantine"
+    )
     add_json_flag(p).set_defaults(func=_guard(_tables))
 
     p = sub.add_parser("history", help="a table's Delta history with metrics")
@@ -73,13 +76,20 @@ def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
 
 
 def _tables(args: argparse.Namespace) -> int:
-    from reclake.maintenance.health import all_health
+    from reclake.maintenance.health import all_health, freshness, quarantine_counts
 
-    rows = [asdict(h) for h in all_health(load_settings())]
+    settings = load_settings()
+    rows = [asdict(h) for h in all_health(settings)]
+    fresh, quarantined = freshness(settings), quarantine_counts(settings)
     if args.json:
-        emit(rows, True)
-    else:
-        emit([r for r in rows if r["exists"]] or rows, False, TABLE_COLUMNS)
+        emit({"tables": rows, "freshness": fresh, "quarantine": quarantined}, True)
+        return 0
+    emit([r for r in rows if r["exists"]] or rows, False, TABLE_COLUMNS)
+    sys.stdout.write("\nnewest hour: " + ", ".join(f"{k} {v or '-'}" for k, v in fresh.items()))
+    sys.stdout.write("\n")
+    for name, reasons in quarantined.items():
+        counts = ", ".join(f"{reason} {n}" for reason, n in reasons.items()) or "none"
+        sys.stdout.write(f"{name} by reason: {counts}\n")
     return 0
 
 

@@ -34,6 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("b")
     add_json_flag(a).set_defaults(func=_guard(_diff))
 
+    a = actions.add_parser("drift", help="per-feature null rate, mean and PSI against a baseline")
+    a.add_argument("ref")
+    a.add_argument("--against", help="baseline snapshot (default: the previous live one)")
+    a.add_argument("--bins", type=int, default=20, help="histogram bins (default 20)")
+    add_json_flag(a).set_defaults(func=_guard(_drift))
+
     a = actions.add_parser("publish", help="publish a validated table version as a snapshot")
     a.add_argument("table")
     a.add_argument("--version", type=int, required=True, help="Delta version to publish")
@@ -48,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = actions.add_parser("rollback", help="move <table>@latest back (or --to an id)")
     a.add_argument("table")
     a.add_argument("--to", help="snapshot id to point latest at")
+    a.add_argument("--dry-run", action="store_true", help="show where latest would point")
     add_json_flag(a).set_defaults(func=_guard(_rollback))
 
     a = actions.add_parser("expire", help="expire snapshots by retention policy")
@@ -210,6 +217,39 @@ def _diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _drift(args: argparse.Namespace) -> int:
+    from reclake.snapshots.profile import profile
+
+    p = profile(load_settings(), args.ref, args.against, args.bins)
+    if args.json:
+        emit({**p, "features": [{**asdict(f), **_drift_row(f)} for f in p["features"]]}, True)
+        return 0
+    base = p["baseline"]
+    sys.stdout.write(
+        f"snapshot: {p['snapshot']['id']} ({p['snapshot']['rows']} rows)\n"
+        f"baseline: {base['id'] + ' (' + str(base['rows']) + ' rows)' if base else '-'}\n"
+    )
+    rows = [_drift_row(f) for f in p["features"]]
+    emit(rows, False, list(rows[0]) if rows else ["column"])
+    return 0
+
+
+def _drift_row(f: Any) -> dict[str, Any]:
+    """One feature's line: null rates, means and PSI against the baseline."""
+    return {
+        "column": f.column,
+        "null_rate": round(f.null_rate, 4),
+        "baseline_null_rate": _round(f.baseline_null_rate),
+        "mean": _round(f.stats["mean"]),
+        "baseline_mean": _round((f.baseline_stats or {}).get("mean")),
+        "psi": f.psi,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
 def _publish(args: argparse.Namespace) -> int:
     from reclake.snapshots import publish
 
@@ -233,7 +273,11 @@ def _publish(args: argparse.Namespace) -> int:
 
 def _rollback(args: argparse.Namespace) -> int:
     from reclake.snapshots import rollback
+    from reclake.snapshots.registry import rollback_target
 
+    if args.dry_run:
+        snap = rollback_target(load_settings(), args.table, args.to)
+        return _done(args, f"would move {snap.table}@latest -> {snap.id} (v{snap.version})", snap)
     snap = rollback(load_settings(), args.table, args.to)
     return _done(args, f"{snap.table}@latest -> {snap.id} (v{snap.version})", snap)
 

@@ -7,6 +7,7 @@ from reclake.ingest.log import (
     IngestReport,
     ingested_hours,
     load_ingest_log,
+    load_ingest_logs,
 )
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "ingest_events",
     "ingested_hours",
     "load_ingest_log",
+    "load_ingest_logs",
 ]
 
 

@@ -7,7 +7,7 @@ Downstream jobs (labels) read it to know which arrival hours are ingested and fi
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from reclake import lakefs
@@ -122,3 +122,13 @@ def ingested_hours(settings: Settings) -> list[datetime]:
         name = uri.rsplit("/", 1)[1][: -len(".json")]
         hours.append(parse_utc(datetime.strptime(name, _NAME_FORMAT)))
     return sorted(hours)
+
+
+def load_ingest_logs(settings: Settings, days: float | None = None) -> list[HourReport]:
+    """The logs of every ingested arrival hour, oldest first; with `days`, only the hours
+    within that many days before the newest one (the lake's clock, not the wall clock)."""
+    hours = ingested_hours(settings)
+    if days is not None and hours:
+        since = hours[-1] - timedelta(days=days)
+        hours = [h for h in hours if h > since]
+    return [load_ingest_log(settings, h) for h in hours]

@@ -1,6 +1,7 @@
-"""Table health for `reclake tables` and `reclake history`: file counts and sizes from the
-Delta log, last maintenance runs from the maintenance log, live snapshots from the registry.
-JVM-free (delta-rs), so the CLI answers in well under a second."""
+"""Table health for `reclake tables` and `reclake history`: file counts, sizes and rows from
+the Delta log, last maintenance runs from the maintenance log, live snapshots from the
+registry, freshness from reclake's ingest, label and sample logs, quarantine counts by
+reason. JVM-free (delta-rs), so the CLI (and the Airflow UI view) answers in under a second."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reclake.config import Settings
+from reclake.hourlog import newest_hour
+from reclake.ingest.log import ingested_hours
 from reclake.maintenance import deltalog
 from reclake.maintenance import log as mlog
 from reclake.maintenance.policy import policy_for
 from reclake.snapshots import list_snapshots
 from reclake.snapshots.deltars import open_table
+from reclake.snapshots.manifest import read_manifest
 from reclake.tables import TABLES
 from reclake.tables import table as table_spec
+from reclake.timeutil import iso
 
 # Operation metrics worth a glance in `reclake history`, in display order.
 SUMMARY_METRICS = (
@@ -37,6 +42,7 @@ class TableHealth:
     table: str
     exists: bool
     files: int = 0
+    rows: int = 0
     total_bytes: int = 0
     avg_file_bytes: int = 0
     small_file_ratio: float = 0.0  # files below 25% of the target size / all files
@@ -56,17 +62,20 @@ def table_health(settings: Settings, table: str) -> TableHealth:
     uri = table_spec(table).uri(settings)
     if not deltalog.is_table(uri):
         return TableHealth(table, exists=False)
-    sizes = [f.size for f in deltalog.version_files(uri)]
+    version = deltalog.latest_version(uri)
+    manifest = read_manifest(uri, version)
+    sizes = [f.size for f in manifest.files]
     last_opt = mlog.last(settings, table, mlog.OPTIMIZE)
     last_vac = mlog.last(settings, table, mlog.VACUUM)
     return TableHealth(
         table=table,
         exists=True,
         files=len(sizes),
+        rows=manifest.row_count,
         total_bytes=sum(sizes),
         avg_file_bytes=sum(sizes) // len(sizes) if sizes else 0,
         small_file_ratio=small_file_ratio(sizes, policy_for(settings, table).small_file_bytes),
-        latest_version=deltalog.latest_version(uri),
+        latest_version=version,
         last_optimize=last_opt.finished_at if last_opt else None,
         last_vacuum=last_vac.finished_at if last_vac else None,
         live_snapshots=len(list_snapshots(settings, table)),
@@ -76,6 +85,36 @@ def table_health(settings: Settings, table: str) -> TableHealth:
 def all_health(settings: Settings) -> list[TableHealth]:
     """Health of every catalog table."""
     return [table_health(settings, name) for name in TABLES]
+
+
+def freshness(settings: Settings) -> dict[str, str | None]:
+    """Newest hour ingested (arrival), labeled and sampled, from reclake's own logs."""
+    from reclake.features.labels import LABEL_LOG_DIR
+    from reclake.features.samples import SAMPLE_LOG_DIR
+
+    ingested = ingested_hours(settings)
+    newest = {
+        "ingested": ingested[-1] if ingested else None,
+        "labeled": newest_hour(settings, LABEL_LOG_DIR),
+        "sampled": newest_hour(settings, SAMPLE_LOG_DIR),
+    }
+    return {k: iso(v) if v else None for k, v in newest.items()}
+
+
+def quarantine_counts(settings: Settings) -> dict[str, dict[str, int]]:
+    """Rows per reason in each quarantine table's current version (most frequent first)."""
+    import pyarrow.compute as pc
+
+    counts: dict[str, dict[str, int]] = {}
+    for name, spec in TABLES.items():
+        uri = spec.uri(settings)
+        if not spec.path.startswith("quarantine/") or not deltalog.is_table(uri):
+            continue
+        reasons = open_table(uri).to_pyarrow_dataset().to_table(columns=["reason"])
+        pairs = pc.value_counts(reasons.column("reason")).to_pylist()
+        ordered = sorted(pairs, key=lambda p: (-p["counts"], p["values"]))
+        counts[name] = {p["values"]: p["counts"] for p in ordered}
+    return counts
 
 
 def history(settings: Settings, table: str, limit: int = 20) -> list[dict[str, Any]]:

@@ -133,20 +133,27 @@ def live_versions(settings: Settings, table: str) -> set[int]:
 
 def rollback(settings: Settings, table: str, to: str | None = None) -> Snapshot:
     """Point `latest` back to the previous live snapshot, or to the snapshot `to` names."""
-    state = load_state(settings)
-    current = state.latest.get(table)
-    if to is not None:
-        target = _resolve_in(state, to if "@" in to else f"{table}@{to}")
-    else:
-        live = [s for s in state.snapshots(table) if s.live]
-        ids = [s.id for s in live]
-        if current not in ids or ids.index(current) == 0:
-            raise SnapshotNotFound(
-                f"no live snapshot of {table!r} before {current or 'nothing'} to roll back to"
-            )
-        target = live[ids.index(current) - 1]
+    target = _rollback_target(load_state(settings), table, to)
     store.append(settings, [Event(SET_LATEST, table, target.id, _now(), note="rollback")])
     return _require_latest(settings, table, target.id)
+
+
+def rollback_target(settings: Settings, table: str, to: str | None = None) -> Snapshot:
+    """The snapshot `rollback(settings, table, to)` would point `latest` to (a dry run)."""
+    return _rollback_target(load_state(settings), table, to)
+
+
+def _rollback_target(state: RegistryState, table: str, to: str | None) -> Snapshot:
+    if to is not None:
+        return _resolve_in(state, to if "@" in to else f"{table}@{to}")
+    current = state.latest.get(table)
+    live = [s for s in state.snapshots(table) if s.live]
+    ids = [s.id for s in live]
+    if current not in ids or ids.index(current) == 0:
+        raise SnapshotNotFound(
+            f"no live snapshot of {table!r} before {current or 'nothing'} to roll back to"
+        )
+    return live[ids.index(current) - 1]
 
 
 def pin(settings: Settings, ref: str) -> Snapshot:
@@ -312,5 +319,6 @@ __all__ = [
     "publish",
     "resolve",
     "rollback",
+    "rollback_target",
     "unpin",
 ]
