@@ -22,12 +22,13 @@ in the `spark` pool. See docs/airflow.md.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
+from airflow.sdk import PokeReturnValue, dag, task
 
 from reclake import orchestration as orch
 from reclake.config import load_settings
+from reclake.schedules import BoundedCatchupTimetable
 
 SETTINGS = load_settings()
 LAG = orch.label_lag_hours(SETTINGS)
@@ -37,8 +38,9 @@ LABELED += ["--end", orch.shifted("data_interval_end", LAG)]
 
 @dag(
     dag_id="reclake_hourly",
-    # An explicit data-interval timetable: Airflow 3's "@hourly" has zero-length intervals.
-    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    # Data intervals (Airflow 3's "@hourly" has zero-length ones), bounded catch-up: a new
+    # lake starts at the latest hour (reclake_backfill loads history), an outage self-heals.
+    schedule=BoundedCatchupTimetable("0 * * * *", "UTC", max_catchup=timedelta(hours=24)),
     start_date=orch.START_DATE,
     catchup=True,
     max_active_runs=1,

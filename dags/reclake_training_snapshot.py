@@ -31,10 +31,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, PokeReturnValue, dag, task
+from airflow.sdk import Asset, Param, PokeReturnValue, dag, task
 
 from reclake import orchestration as orch
 from reclake.config import load_settings
+from reclake.schedules import BoundedCatchupTimetable
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ HOUR_PARAM = {"type": ["null", "string"]}
 
 @dag(
     dag_id="reclake_training_snapshot",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    schedule=BoundedCatchupTimetable("0 0 * * *", "UTC", max_catchup=timedelta(days=3)),
     start_date=orch.START_DATE,
     catchup=True,
     max_active_runs=1,

@@ -429,6 +429,24 @@ def test_vacuum_runs_once_a_day(end_hour, due):
     assert orch.vacuum_due(D.add(hours=end_hour)) is due
 
 
+def _latest_complete_start(period: timedelta) -> pendulum.DateTime:
+    """Start of the latest interval of `period` (1 h or 1 day, UTC) that has ended by now."""
+    now = pendulum.now("UTC")
+    floor = now.start_of("hour" if period == timedelta(hours=1) else "day")
+    return floor - period
+
+
+def _next_start(dag, last: tuple | None) -> pendulum.DateTime:
+    """Start of the interval the (serialized, as the scheduler sees it) DAG runs next."""
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    info = dag.timetable.next_dagrun_info(
+        last_automated_data_interval=DataInterval(*last) if last else None,
+        restriction=TimeRestriction(dag.start_date, None, True),
+    )
+    return info.data_interval.start
+
+
 def test_schedules_have_real_data_intervals(dags):
     """Airflow 3's cron presets have zero-length intervals; ours must span the period."""
     from airflow.serialization.serialized_objects import DagSerialization
@@ -444,9 +462,30 @@ def test_schedules_have_real_data_intervals(dags):
             last_automated_data_interval=None,
             restriction=TimeRestriction(dag.start_date, None, True),
         )
-        assert info.data_interval.start == orch.START_DATE, dag_id
         assert info.data_interval.end - info.data_interval.start == period, dag_id
         assert info.run_after == info.data_interval.end, dag_id
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "period", "bound"),
+    [
+        ("reclake_hourly", timedelta(hours=1), timedelta(hours=24)),
+        ("reclake_training_snapshot", timedelta(days=1), timedelta(days=3)),
+    ],
+)
+def test_unpausing_never_queues_weeks_of_runs(dags, dag_id, period, bound):
+    """First run: the latest complete interval, not start_date; a missed stretch is caught up
+    for at most the bound; a short gap is caught up whole."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(dags[dag_id]))
+    assert dag.timetable.summary.endswith("catch-up <= " + ("24 h" if bound.days < 2 else "3 days"))
+    latest = _latest_complete_start(period)
+    assert _next_start(dag, None) == latest
+    month_ago = latest - timedelta(days=30)
+    assert _next_start(dag, (month_ago, month_ago + period)) == latest - bound
+    recent = latest - 2 * period
+    assert _next_start(dag, (recent, recent + period)) == recent + period
 
 
 def test_landing_drop_uri_follows_the_contract(tmp_path):
