@@ -209,11 +209,12 @@ class ReclakeViewPlugin(AirflowPlugin):
         {"app": app, "url_prefix": URL_PREFIX, "name": "reclake"}
     ]
     # Shown inside the Airflow UI (an iframe at /plugin/reclake) from its navigation bar.
-    external_views: ClassVar[list[dict[str, str]]] = [
+    external_views: ClassVar[list[dict[str, Any]]] = [
         {
             "name": "reclake",
             "href": f"{URL_PREFIX}/tables",
             "url_route": "reclake",
             "destination": "nav",
+            "nav_top_level": True,
         }
     ]

@@ -24,6 +24,17 @@ else
   echo "setup: Python packages up to date"
 fi
 
+# Headless Chromium (Debian package) for the browser test of the Airflow UI view
+# (tests/e2e/test_ui_plugin.py).
+if ! command -v chromium > /dev/null 2>&1; then
+  echo "setup: installing chromium with apt-get"
+  SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium > /dev/null
+else
+  echo "setup: chromium present"
+fi
+
 jar_inputs=$(sha256sum tools/jars/pom.xml | cut -c1-16)
 if [ "$(cat "$JARS/.reclake-stamp" 2>/dev/null)" != "$jar_inputs" ]; then
   echo "setup: fetching Delta Lake JARs with Maven into $JARS/"
