@@ -32,7 +32,7 @@ def test_snapshot_pages_show_the_registry_figures(lake):
     assert f"href='{BASE}/snapshots/{first.id}'" in listing
     assert "<td class='num'>300</td>" in listing and "<td class='num'>500</td>" in listing
     assert f"training_samples@latest = <a href='{BASE}/snapshots/{second.id}'" in listing
-    assert "href='/dags/reclake_training_snapshot/runs/manual__1'" in listing
+    assert "href='/dags/reclake_training_snapshot/runs/manual__1' target='_top'" in listing
 
     page = views.snapshot(settings, second.id, base=BASE, runs={})
     assert "<td>rows</td><td class='num'>500</td>" in page

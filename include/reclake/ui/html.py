@@ -45,9 +45,11 @@ def esc(value: Any) -> str:
     return escape(str(value))
 
 
-def link(href: str, text: Any) -> str:
-    """An anchor with escaped target and text."""
-    return f"<a href='{escape(href, quote=True)}'>{esc(text)}</a>"
+def link(href: str, text: Any, *, top: bool = False) -> str:
+    """An anchor with escaped target and text; `top` opens it in the whole window (a page of
+    the Airflow UI itself, not inside the view's frame)."""
+    frame = " target='_top'" if top else ""
+    return f"<a href='{escape(href, quote=True)}'{frame}>{esc(text)}</a>"
 
 
 def verdict(success: bool | None) -> str:

@@ -99,7 +99,7 @@ def run_link(run: Mapping[str, str] | None) -> str:
     if not run:
         return "<span class='muted'>not recorded</span>"
     href = f"/dags/{quote(run['dag_id'])}/runs/{quote(run['run_id'])}"
-    return link(href, f"{run['dag_id']} / {run['run_id']}")
+    return link(href, f"{run['dag_id']} / {run['run_id']}", top=True)
 
 
 def snapshots_page(
