@@ -373,7 +373,11 @@ def write_audit_publish(settings: Settings, interval_task: str, asset: Any) -> t
         capture_result=True,
     )
 
-    @task(task_id="publish_snapshot", execution_timeout=timedelta(minutes=30))
+    @task(
+        task_id="publish_snapshot",
+        execution_timeout=timedelta(minutes=30),
+        max_active_tis_per_dag=1,
+    )
     def publish(validation: dict[str, Any], audited: dict[str, Any], ti=None) -> dict[str, Any]:
         """Publish the validated, audited version (plain Python: the registry needs no JVM)."""
         start, end = interval_of(ti.xcom_pull(task_ids=interval_task))

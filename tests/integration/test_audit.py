@@ -204,6 +204,7 @@ def test_a_corrupted_sample_fails_the_audit_naming_the_feature(
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_publish_requires_a_passed_audit_of_the_same_version(spark, lake, monkeypatch, capsys):
     from jobs.publish_snapshot import main as publish_job
     from reclake.cli import main as cli
@@ -250,6 +251,7 @@ def test_publish_requires_a_passed_audit_of_the_same_version(spark, lake, monkey
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_audit_command_on_a_live_snapshot(spark, lake, monkeypatch, capsys):
     from reclake.cli import main as cli
     from reclake.snapshots import publish

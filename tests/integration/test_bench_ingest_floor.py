@@ -10,7 +10,7 @@ from reclake.generator import GeneratorConfig, generate
 from reclake.ingest import ingest_events
 from reclake.tables import table
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 HOURS = ("2026-11-20T00:00Z", "2026-11-20T01:00Z", "2026-11-20T02:00Z")
 

@@ -191,6 +191,7 @@ def _load_job():
     return job
 
 
+@pytest.mark.slow
 def test_job_skips_an_unchanged_reload_and_reloads_on_any_change(
     spark, settings, monkeypatch, capsys
 ):

@@ -321,6 +321,7 @@ def test_rerun_gives_identical_content(spark, settings):
     assert second.hours[0].bronze_version > first.hours[-1].bronze_version
 
 
+@pytest.mark.slow
 def test_crash_between_writes_then_rerun(spark, settings, tmp_path):
     landing = (tmp_path / "landing").as_uri()
     crashed = dataclasses.replace(settings, landing_root=landing)

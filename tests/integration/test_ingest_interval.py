@@ -177,6 +177,7 @@ def test_copies_are_keyed_by_event_id_in_a_drop_and_by_event_hour_across(
     assert (source, 5, "{broken") in quarantined
 
 
+@pytest.mark.slow
 def test_rerun_of_sub_and_super_intervals_changes_nothing(spark, settings, tmp_path, landing):
     interval = lake(settings, tmp_path, landing, "interval")
     ingest_events(spark, interval, START, END)
@@ -190,6 +191,7 @@ def test_rerun_of_sub_and_super_intervals_changes_nothing(spark, settings, tmp_p
         assert logged_counts(interval) == counts
 
 
+@pytest.mark.slow
 def test_chunks_commit_once_per_table_and_match_one_pass(spark, settings, tmp_path, landing):
     one = lake(settings, tmp_path, landing, "one")
     ingest_events(spark, one, START, END, chunk_hours=24)
@@ -207,6 +209,7 @@ def test_chunks_commit_once_per_table_and_match_one_pass(spark, settings, tmp_pa
     assert report.totals()["commits"] == 6
 
 
+@pytest.mark.slow
 def test_crash_between_the_commits_of_a_chunk_then_rerun(spark, settings, tmp_path, landing):
     clean = lake(settings, tmp_path, landing, "clean")
     ingest_events(spark, clean, START, END, chunk_hours=2)

@@ -67,6 +67,7 @@ def test_quiet_hour_is_labeled_sampled_and_validated_as_empty(spark, lake):
     assert (counted["success"], counted["observed"], counted["threshold"]) == (True, 2, 2)
 
 
+@pytest.mark.slow
 def test_rows_missing_against_the_label_log_fail_the_gate(spark, lake):
     label_impressions(spark, lake, H, H + HOUR)
     build_training_samples(spark, lake, H, H + HOUR)

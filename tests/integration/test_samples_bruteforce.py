@@ -168,7 +168,16 @@ def test_every_sample_feature_matches_brute_force(spark, settings):
     assert any(e["user_plays_3h"] != e["user_plays_24h"] for e in all_expected)
     assert any(e["user_play_rate_1h"] is None for e in all_expected)
     assert any(e["item_plays_1h"] > 0 for e in all_expected)
-    # Hour by hour (each run from the checkpoint the one before stored) gives the same table.
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_hour_by_hour_runs_rewrite_the_interval_run(spark, settings):
+    """Hour by hour (each run from the checkpoint the one before stored) gives the table the
+    interval run wrote."""
+    events, samples, users, items = random_inputs()
+    _build(spark, settings, events, samples, users, items)
+    build_training_samples(spark, settings, H0, H0 + SAMPLE_HOURS * HOUR, DEFS)
     table_rows = read_table(spark, table("training_samples"), settings).collect()
     for n in range(SAMPLE_HOURS):
         hourly = build_training_samples(spark, settings, H0 + n * HOUR, H0 + (n + 1) * HOUR, DEFS)
@@ -189,8 +198,17 @@ def test_multi_day_interval_in_chunks_matches_brute_force(spark, settings):
     all_expected = assert_samples_match(spark, settings, events, samples, items)
     assert max(e["user_last_played_len"] for e in all_expected) == 20
     assert any(e["user_plays_7d"] != e["user_plays_24h"] for e in all_expected)
-    # Re-running a sub-interval across a chunk boundary (from the tiles: no checkpoint
-    # there) rewrites the same rows.
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_sub_interval_rerun_across_a_chunk_boundary_rewrites_the_same_rows(spark, settings):
+    """Re-running a sub-interval across a chunk boundary (from the tiles: no checkpoint
+    there) rewrites the rows the chunked run wrote."""
+    hours = 48
+    events, samples, users, items = random_inputs(seed=11, sample_hours=hours, n_events=900)
+    _build(spark, settings, events, samples, users, items)
+    build_training_samples(spark, settings, H0, H0 + hours * HOUR, DEFS, chunk_hours=17)
     table_rows = read_table(spark, table("training_samples"), settings).collect()
     again = build_training_samples(spark, settings, H0 + 15 * HOUR, H0 + 20 * HOUR, DEFS)
     assert again.bootstrapped == 1

@@ -87,6 +87,7 @@ def test_checkpoint_base_equals_tiles_base_every_hour(spark, settings):
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_gap_rebuild_and_rerun(spark, settings):
     _build_inputs(spark, settings)
 
