@@ -24,15 +24,6 @@ class PendingHour:
     arrival: datetime | None = None
 
 
-@dataclass(frozen=True)
-class Freshness:
-    """The newest hour each step has recorded (None: nothing yet)."""
-
-    ingested: datetime | None
-    labeled: datetime | None
-    sampled: datetime | None
-
-
 def pending_samples(settings: Settings, start: datetime, end: datetime) -> list[PendingHour]:
     """Hours of [start, end) without built samples, each with what it is waiting for."""
     from reclake.features.labels import labeled_hours, required_arrival_hour
@@ -83,18 +74,3 @@ def describe_pending(pending: list[PendingHour], shown: int = 5) -> str:
             text += f" (arrival hour{span} not ingested yet)"
         parts.append(text)
     return f"{len(pending)} hour(s) not built yet; " + "; ".join(parts)
-
-
-def freshness(settings: Settings) -> Freshness:
-    """Newest arrival hour ingested and newest impression hour labeled and sampled."""
-    from reclake.features.labels import LABEL_LOG_DIR
-    from reclake.features.samples import SAMPLE_LOG_DIR
-    from reclake.hourlog import newest_hour
-    from reclake.ingest.log import ingested_hours
-
-    ingested = ingested_hours(settings)
-    return Freshness(
-        ingested=ingested[-1] if ingested else None,
-        labeled=newest_hour(settings, LABEL_LOG_DIR),
-        sampled=newest_hour(settings, SAMPLE_LOG_DIR),
-    )

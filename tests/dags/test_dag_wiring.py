@@ -234,7 +234,8 @@ def test_snapshot_dag_waits_for_what_reclake_recorded_as_sampled(dags, tmp_path)
     from reclake.features.samples import SAMPLE_LOG_DIR
     from reclake.hourlog import write_hour_doc
     from reclake.ingest.log import log_uri
-    from reclake.progress import describe_pending, freshness, pending_samples
+    from reclake.maintenance.health import freshness
+    from reclake.progress import describe_pending, pending_samples
 
     settings = Settings(lake_root=(tmp_path / "lake").as_uri())
     sensor = dags["reclake_training_snapshot"].get_task("wait_for_samples")
@@ -256,12 +257,11 @@ def test_snapshot_dag_waits_for_what_reclake_recorded_as_sampled(dags, tmp_path)
     text = describe_pending(pending)
     assert text.startswith("2 hour(s) not built yet; 1 hour(s) wait for build_training_samples")
     assert "(arrival hour 2026-11-20T06:00:00Z not ingested yet)" in text
-    fresh = freshness(settings)
-    assert (fresh.ingested, fresh.labeled, fresh.sampled) == (
-        D.add(hours=5),
-        D.add(hours=1),
-        D.add(hours=2),
-    )
+    assert freshness(settings) == {
+        "ingested": "2026-11-20T05:00:00Z",
+        "labeled": "2026-11-20T01:00:00Z",
+        "sampled": "2026-11-20T02:00:00Z",
+    }
     write_hour_doc(settings, SAMPLE_LOG_DIR, D.add(hours=1), {"rows": 3})
     write_hour_doc(settings, SAMPLE_LOG_DIR, D.add(hours=3), {"rows": 0})
     assert pending_samples(settings, start, end) == []
