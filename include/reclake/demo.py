@@ -15,13 +15,11 @@ import argparse
 import os
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from reclake.config import PROJECT_ROOT, load_settings
-from reclake.timeutil import HOUR, iso, parse_utc
-
-DEMO_START = "2026-11-20T00:00Z"
+from reclake.timeutil import HOUR, floor_hour, iso, parse_utc
 
 
 def pipeline_hours(start: str, hours: int, lag: int) -> tuple[list, tuple]:
@@ -32,11 +30,18 @@ def pipeline_hours(start: str, hours: int, lag: int) -> tuple[list, tuple]:
     return arrivals, labeled
 
 
+def demo_start(hours: int) -> str:
+    """First arrival hour of a demo of `hours` arrival hours ending at the current hour: its
+    hourly run is then dated about now (`dags test` shows a run's duration from its logical
+    date), and an unpaused reclake_hourly continues right after it."""
+    return iso(floor_hour(datetime.now(UTC)) - hours * HOUR)
+
+
 def backfill(airflow, start, end, chunk_hours: int = 24, **kwargs):
     """Run reclake_backfill over arrival hours [start, end) (every stage, no publish)."""
     conf = {"start": iso(start), "end": iso(end), "chunk_hours": chunk_hours}
-    # A manual run of a DAG without a schedule: any logical date will do; use the end.
-    return airflow.dags_test("reclake_backfill", iso(end), conf=conf, **kwargs)
+    # Params drive the run, so it is dated now (its UI duration is then its real one).
+    return airflow.dags_test("reclake_backfill", None, conf=conf, **kwargs)
 
 
 def table_summary(settings) -> list[dict]:
@@ -94,7 +99,7 @@ def publish_snapshot(airflow, start, end, **kwargs):
     """Run reclake_training_snapshot for the hours [start, end); its sensor finds their
     samples in reclake's sample log, whichever runs built them."""
     conf = {"start": iso(start), "end": iso(end)}
-    return airflow.dags_test("reclake_training_snapshot", iso(end), conf=conf, **kwargs)
+    return airflow.dags_test("reclake_training_snapshot", None, conf=conf, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     from reclake.orchestration import label_lag_hours
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--start", default=DEMO_START, help="first arrival hour (UTC)")
+    parser.add_argument(
+        "--start",
+        default=None,
+        help="first arrival hour (UTC; default: the demo's last hour is the one that just ended)",
+    )
     parser.add_argument(
         "--history-hours", type=int, default=24, help="arrival hours loaded by reclake_backfill"
     )
@@ -132,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         airflow = LocalAirflow.create(home, settings.lake_root)
         step("airflow: metadata DB migrated, airflow_settings.yaml applied")
-        run_pipeline(airflow, settings, args.start, args.hours, config, step, args.history_hours)
+        start = args.start or demo_start(args.history_hours + args.hours)
+        run_pipeline(airflow, settings, start, args.hours, config, step, args.history_hours)
     except CommandFailed as exc:
         print(f"demo: a DAG run failed\n{exc}", file=sys.stderr)
         return 1

@@ -52,7 +52,7 @@ class AirflowHome:
         """`python -m reclake.airflow_settings apply`; returns its report lines."""
         return self._checked(self.local.apply_settings, path)
 
-    def dags_test(self, dag_id: str, logical_date: str, **kwargs):
+    def dags_test(self, dag_id: str, logical_date: str | None, **kwargs):
         """One real `airflow dags test` run."""
         return self._checked(self.local.dags_test, dag_id, logical_date, **kwargs)
 
