@@ -4,9 +4,11 @@ hour-by-hour path over the spread hours, all in one process on local[2].
 
 - `spread`: `--events` generated events (default 2M) over `--hours` arrival hours (240);
 - `packed`: the same number of events in one arrival hour;
-each then followed by the empty drops of the label lag (3 arrival hours, so the last
-impression hour is final). Interval runs: ingest and tiles over every arrival hour, labels
-and samples over the impression hours, each stage one call. Prints both times, their ratio
+each then followed by the empty drops of the label lag (4 arrival hours by default, so the
+last impression hour is final). Interval runs: ingest and tiles over every arrival hour,
+labels and samples over the impression hours, each stage one call. Then validate, audit and
+publish of the spread lake's last day (the snapshot DAG's work), with the audit's share of
+it. Prints both times, their ratio
 `spread_over_packed` (target <= 3: cost follows rows, not hours; the spread case has more
 tile rows, so both tile counts are printed) and the hour-by-hour path over the spread hours
 (each arrival hour: ingest, tiles, then labels and samples of the hour that became final),
@@ -86,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         figures["spread_over_packed"] = round(
             figures["spread_total_s"] / figures["packed_total_s"], 2
         )
+        # What the snapshot DAG runs over the spread lake's last day (issue 19's audit cost).
+        figures.update(run_snapshot(spark, spread, args.hours))
         hourly = lake_over(spread, root, "hourly")
         figures.update(run_hourly(spark, hourly, args.hours, args.hourly_hours, lag))
         figures["hourly_over_interval"] = round(
@@ -156,6 +160,47 @@ def run_interval(spark, settings, hours: int, lag: int) -> dict:
             out["sample_rows"] = result.rows
     out["total_s"] = round(sum(v for k, v in out.items() if k.endswith("_s")), 1)
     return out
+
+
+def run_snapshot(spark, settings, hours: int) -> dict:
+    """validate -> audit -> publish of the last (up to) 24 sampled hours, each timed: the
+    snapshot DAG's work for a day, and the share of it the point-in-time audit takes."""
+    from reclake.quality.audit import audit_version
+    from reclake.quality.validate import validate_table
+    from reclake.snapshots import publish
+    from reclake.timeutil import HOUR
+
+    end = FIRST_HOUR + hours * HOUR
+    start = max(FIRST_HOUR, end - 24 * HOUR)
+    t = time.perf_counter()
+    result = validate_table(spark, settings, "training_samples", start=start, end=end)
+    validate_s = time.perf_counter() - t
+    t = time.perf_counter()
+    audit = audit_version(spark, settings, "training_samples", result.version, start=start, end=end)
+    audit_s = time.perf_counter() - t
+    t = time.perf_counter()
+    publish(
+        settings,
+        "training_samples",
+        result.version,
+        result.id,
+        audit_id=audit.id,
+        require_audit=True,
+    )
+    publish_s = time.perf_counter() - t
+    total = validate_s + audit_s + publish_s
+    return {
+        "snapshot_hours": int((end - start) / HOUR),
+        "snapshot_rows": result.statistics.get("row_count"),
+        "validation_passed": result.success,
+        "snapshot_validate_s": round(validate_s, 1),
+        "snapshot_audit_s": round(audit_s, 1),
+        "snapshot_publish_s": round(publish_s, 1),
+        "audit_rows_checked": audit.rows_checked,
+        "audit_passed": audit.success,
+        "audit_bronze_dates": audit.bronze_dates,
+        "audit_share_of_snapshot": round(audit_s / total, 2),
+    }
 
 
 def run_hourly(spark, settings, hours: int, timed_hours: int | None, lag: int) -> dict:
