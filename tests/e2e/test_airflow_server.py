@@ -137,8 +137,8 @@ def build_lake(settings: Settings, hours: int, sampled: int) -> None:
 def server(tmp_path_factory, airflow_env):
     """`scripts/airflow.sh start` over a lake with 2 sampled hours; stopped at the end.
 
-    7 arrival hours with the default label lag of 4 h: impression hours 00:00-02:00 are final,
-    00:00 and 01:00 labeled and sampled, 03:00 waits for arrival hour 07:00."""
+    7 arrival hours with the default label lag of 3 h: impression hours 00:00-03:00 are final,
+    00:00 and 01:00 labeled and sampled, 04:00 waits for arrival hour 07:00."""
     root = tmp_path_factory.mktemp("airflow-server")
     home, port = root / "airflow", free_port()
     env = {
@@ -252,7 +252,7 @@ def test_clearing_a_published_run_converges_to_the_same_snapshot(server):
 @pytest.mark.parametrize(
     "conf",
     [
-        {"start": iso(FIRST + 2 * HOUR), "end": iso(FIRST + 4 * HOUR), "wait_minutes": 0.5},
+        {"start": iso(FIRST + 2 * HOUR), "end": iso(FIRST + 5 * HOUR), "wait_minutes": 0.5},
         {"wait_minutes": 0.5},  # no range: the day before the trigger, never built here
     ],
     ids=["range", "no-params"],
@@ -272,8 +272,9 @@ def test_snapshot_of_hours_not_built_fails_in_minutes_saying_why(server, conf):
     text = server.task_log(SNAPSHOT, run_id, "wait_for_samples", tries)
     assert "not built" in text
     if "start" in conf:
-        assert "1 hour(s) wait for label_impressions (their labels are final): " in text
-        assert "2026-11-20T02:00:00Z" in text
+        assert "3 hour(s) not built yet" in text
+        assert "2 hour(s) wait for label_impressions (their labels are final): " in text
+        assert "2026-11-20T02:00:00Z, 2026-11-20T03:00:00Z" in text
         assert "(arrival hour 2026-11-20T07:00:00Z not ingested yet)" in text
 
 
