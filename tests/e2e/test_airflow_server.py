@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from reclake.config import Settings
+from reclake.local_airflow import airflow_env
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = ["bash", str(REPO / "scripts" / "airflow.sh")]
@@ -134,7 +135,7 @@ def build_lake(settings: Settings, hours: int, sampled: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, airflow_env):
+def server(tmp_path_factory):
     """`scripts/airflow.sh start` over a lake with 2 sampled hours; stopped at the end.
 
     7 arrival hours with the default label lag of 3 h: impression hours 00:00-03:00 are final,
@@ -142,7 +143,7 @@ def server(tmp_path_factory, airflow_env):
     root = tmp_path_factory.mktemp("airflow-server")
     home, port = root / "airflow", free_port()
     env = {
-        **airflow_env(home, root / "lake"),
+        **airflow_env(home, str(root / "lake")),
         "AIRFLOW_PORT": str(port),
         # Generous: on a shared 2-core machine standalone has needed minutes to come up.
         "AIRFLOW_START_TIMEOUT": "540",
