@@ -21,6 +21,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -80,7 +81,7 @@ class Server:
         request = urllib.request.Request(
             f"http://localhost:{self.port}{path}", data=data, headers=headers, method=method
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
 
     def trigger(self, dag_id: str, conf: dict) -> str:
@@ -89,21 +90,30 @@ class Server:
         return run["dag_run_id"]
 
     def wait_run(self, dag_id: str, run_id: str, timeout: float = 600) -> dict:
-        """Poll a run until it reaches a terminal state; returns it."""
-        deadline = time.monotonic() + timeout
+        """Poll a run until it reaches a terminal state; returns it. A poll that times out
+        (a loaded machine) is retried, not fatal."""
+        deadline, run = time.monotonic() + timeout, {"state": "unknown"}
         while time.monotonic() < deadline:
-            run = self.api(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+            try:
+                run = self.api(f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}")
+            except (TimeoutError, urllib.error.URLError) as exc:
+                if isinstance(exc, urllib.error.HTTPError):
+                    raise
+                continue
             if run["state"] in ("success", "failed"):
                 return run
             time.sleep(3)
         pytest.fail(f"{dag_id} run {run_id} still {run['state']} after {timeout} s")
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances"
         return {t["task_id"]: t["state"] for t in self.api(path)["task_instances"]}
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
+        path = (
+            f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}"
+            f"/logs/{try_number}"
+        )
         content = self.api(path).get("content", [])
         return "\n".join(
             line.get("event", "") if isinstance(line, dict) else str(line) for line in content
@@ -266,7 +276,9 @@ def test_snapshot_of_hours_not_built_fails_in_minutes_saying_why(server, conf):
     states = server.task_states(SNAPSHOT, run_id)
     assert states["wait_for_samples"] == "failed"
     assert states["publish_snapshot"] == "upstream_failed"
-    sensor = server.api(f"/api/v2/dags/{SNAPSHOT}/dagRuns/{run_id}/taskInstances/wait_for_samples")
+    sensor = server.api(
+        f"/api/v2/dags/{SNAPSHOT}/dagRuns/{quote(run_id)}/taskInstances/wait_for_samples"
+    )
     text = server.task_log(SNAPSHOT, run_id, "wait_for_samples", sensor["try_number"])
     # It failed at its own deadline (first poke + wait_minutes), not at the 2-day backstop:
     # the last poke came at most a poke interval (plus scheduling) after that deadline.
