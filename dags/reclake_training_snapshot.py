@@ -4,7 +4,9 @@
 One run per UTC day `[D, D+1)`, after the day is over. Write-audit-publish of
 `gold/training_samples`:
 
-1. `snapshot_interval`: the hours to publish: the run's day, or params `start`/`end`.
+1. `snapshot_interval`: the hours to publish: the run's day, or params `start`/`end`; a manual
+   run without params and without a logical date (the trigger form's default) covers the
+   whole UTC day before it was triggered.
 2. `wait_for_samples`: waits until reclake's sample log records every hour of the interval
    as built (by hourly runs, a backfill, or by hand: whoever built them), an hour without
    impressions included. Each poke (every minute) logs the hours still missing and the step
@@ -71,12 +73,14 @@ HOUR_PARAM = {"type": ["null", "string"]}
 def reclake_training_snapshot():
     @task
     def snapshot_interval(
-        params=None, data_interval_start=None, data_interval_end=None
+        params=None, data_interval_start=None, data_interval_end=None, dag_run=None
     ) -> dict[str, str]:
-        """The hours to publish: params start/end when given, else the run's day."""
+        """The hours to publish: params start/end when given, else the run's day (for a manual
+        run without a logical date, the day before it was triggered)."""
         from reclake.timeutil import iso
 
-        start, end = orch.run_interval(params, data_interval_start, data_interval_end)
+        run_after = dag_run.run_after if dag_run else None
+        start, end = orch.run_interval(params, data_interval_start, data_interval_end, run_after)
         return {"start": iso(start), "end": iso(end)}
 
     # The deadline is the sensor's own (samples_deadline); timeout is only a backstop.

@@ -300,9 +300,14 @@ def landing_drop_uri(settings: Settings, arrival_hour: datetime) -> str:
 
 
 def run_interval(
-    params: Mapping[str, Any] | None, data_interval_start: datetime, data_interval_end: datetime
+    params: Mapping[str, Any] | None,
+    data_interval_start: datetime | None,
+    data_interval_end: datetime | None,
+    run_after: datetime | None = None,
 ) -> tuple[datetime, datetime]:
-    """The interval a snapshot run covers: params start/end when given, else its data interval."""
+    """The interval a snapshot run covers: params start/end when given, else its data
+    interval; a manual run without a logical date has none (Airflow 3), so it covers the last
+    whole UTC day before it was triggered."""
     from reclake.timeutil import parse_utc
 
     params = params or {}
@@ -310,7 +315,12 @@ def run_interval(
         raise ValueError(f"params start and end go together, got {dict(params)}")
     if params.get("start"):
         return parse_utc(params["start"]), parse_utc(params["end"])
-    return data_interval_start, data_interval_end
+    if data_interval_start is not None and data_interval_end is not None:
+        return parse_utc(data_interval_start), parse_utc(data_interval_end)
+    if run_after is None:
+        raise ValueError("a run without params, data interval or trigger time has no interval")
+    end = parse_utc(run_after).replace(hour=0, minute=0, second=0, microsecond=0)
+    return end - timedelta(days=1), end
 
 
 def interval_of(xcom: Mapping[str, str], key: str = "") -> tuple[datetime, datetime]:

@@ -41,7 +41,13 @@ def test_dag_follows_house_rules(dags, dag_id):
     assert "reclake" in dag.tags
     assert dag.doc_md and dag_id in dag.doc_md, "doc_md=__doc__ describing the DAG"
     assert dag.start_date.utcoffset() == timedelta(0)
-    assert dag.max_active_runs == 1
+    # Runs in order; the snapshot DAG lets a manual run pass a scheduled one still waiting for
+    # its day, and publishes one at a time instead.
+    if dag_id == "reclake_training_snapshot":
+        assert dag.max_active_runs == 3
+        assert dag.get_task("publish_snapshot").max_active_tis_per_dag == 1
+    else:
+        assert dag.max_active_runs == 1
 
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAGS))

@@ -284,6 +284,10 @@ def test_snapshot_dag_can_be_triggered_for_a_range_of_hours(dags):
     assert got == {"start": "2026-11-20T00:00:00Z", "end": "2026-11-20T02:00:00Z"}
     assert orch.run_interval(params, D, D.add(days=1)) == (D, D.add(hours=2))
     assert orch.run_interval({"start": None, "end": None}, D, D.add(days=1)) == (D, D.add(days=1))
+    # A manual run without a logical date (the trigger form's default) has no data interval:
+    # it covers the whole UTC day before its trigger time.
+    triggered = D.add(days=1, hours=6, minutes=20)
+    assert orch.run_interval({}, None, None, triggered) == (D, D.add(days=1))
     with pytest.raises(ValueError, match="go together"):
         orch.run_interval({"start": "2026-11-20T00:00Z"}, D, D.add(days=1))
 
