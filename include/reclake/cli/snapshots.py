@@ -198,11 +198,9 @@ def _diff(args: argparse.Namespace) -> int:
         f"-{len(files['removed'])} ({files['bytes_removed']} bytes) "
         f"={files['unchanged']}\n"
     )
-    changes = [
-        {"change": kind, "column": c["column"], "type": c.get("type") or f"{c['a']} -> {c['b']}"}
-        for kind, items in d["schema"].items()
-        for c in items
-    ]
+    from reclake.snapshots.diff import schema_change_rows
+
+    changes = schema_change_rows(d["schema"])
     sys.stdout.write("\nschema changes:\n" if changes else "\nschema: unchanged\n")
     if changes:
         emit(changes, False, ["change", "column", "type"])

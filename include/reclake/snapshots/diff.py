@@ -33,6 +33,15 @@ def schema_changes(schema_a: str, schema_b: str) -> dict[str, list[dict[str, str
     }
 
 
+def schema_change_rows(changes: dict[str, list[dict[str, str]]]) -> list[dict[str, str]]:
+    """schema_changes() as one row per change (change, column, type or "a -> b"), for tables."""
+    return [
+        {"change": kind, "column": c["column"], "type": c.get("type") or f"{c['a']} -> {c['b']}"}
+        for kind, items in changes.items()
+        for c in items
+    ]
+
+
 def numeric_columns(schema: pa.Schema) -> list[str]:
     """Integer and floating point columns: the ones diff computes statistics for."""
     return [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]

@@ -256,11 +256,9 @@ def diff_page(d: Mapping[str, Any], *, base: str) -> str:
         f"bytes), -{len(files['removed'])} ({esc(files['bytes_removed'])} bytes), "
         f"{files['unchanged']} unchanged</p>"
     )
-    changes = [
-        {"change": kind, "column": c["column"], "type": c.get("type") or f"{c['a']} -> {c['b']}"}
-        for kind, items in d["schema"].items()
-        for c in items
-    ]
+    from reclake.snapshots.diff import schema_change_rows
+
+    changes = schema_change_rows(d["schema"])
     body.append("<h2>Schema</h2>")
     body.append(table(changes, ("change", "column", "type")) if changes else "<p>unchanged</p>")
     stats = [
