@@ -19,7 +19,8 @@ export AIRFLOW__CORE__PLUGINS_FOLDER=$ROOT/plugins
 # standalone otherwise starts 32 worker slots; 2 cores here.
 export AIRFLOW__CORE__PARALLELISM=${AIRFLOW__CORE__PARALLELISM:-4}
 export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin
+# user:role pairs, e.g. admin:admin,viewer:viewer; passwords are generated at first start.
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}
 export AIRFLOW__API__PORT=$PORT
 # Local only by default; set AIRFLOW__API__HOST=0.0.0.0 to expose it (e.g. in a container).
 export AIRFLOW__API__HOST=${AIRFLOW__API__HOST:-127.0.0.1}

@@ -25,7 +25,7 @@ else
 fi
 
 # Headless Chromium (Debian package) for the browser test of the Airflow UI view
-# (tests/e2e/test_ui_plugin.py).
+# (tests/e2e/test_airflow_server.py).
 if ! command -v chromium > /dev/null 2>&1; then
   echo "setup: installing chromium with apt-get"
   SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)

@@ -98,10 +98,11 @@ class Chromium:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                # An element found counts as true (DOM nodes do not serialise to values).
+                # An element found counts as true (DOM nodes do not serialise to values); an
+                # iframe's nodes are not `instanceof Node` of the top window, so test nodeType.
                 value = self.evaluate(
                     "document.readyState === 'complete' && "
-                    f"(v => v instanceof Node ? true : v)({expression})"
+                    f"(v => v && v.nodeType ? true : v)({expression})"
                 )
             except BrowserError:
                 value = None  # the page navigated away mid-evaluation

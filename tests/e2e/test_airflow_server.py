@@ -1,11 +1,21 @@
 """A real Airflow server (`make airflow`, i.e. scripts/airflow.sh) driven the way users drive
-it: through the REST API the UI itself calls.
+it: through the REST API the UI itself calls, and through a browser.
 
-One standalone for the whole file, over a small lake built in-process beforehand: the API
-answers and lists the DAGs without import errors; the snapshot DAG triggered with a params
-range publishes what is built, fails within minutes (with what each hour waits for) when the
-hours are not built, with or without params; clearing a published run's tasks converges to
-the same snapshot; `stop` leaves no process behind (the last test). Slow: marked e2e.
+One standalone for the whole file (its tests run in order and build on each other), over a
+small lake built in-process beforehand (7 arrival hours, 2 impression hours sampled):
+
+- the API answers and lists the DAGs without import errors, anonymous calls are refused;
+- `reclake_training_snapshot` triggered with a params range of built hours publishes (the
+  first snapshot); clearing its publish converges to the same snapshot; `reclake_backfill`
+  triggered with params re-samples an hour and publishes it (a new table version: the
+  second snapshot, latest);
+- reclake's view (plugins/reclake_view.py), browsed by headless Chromium logged in through
+  Airflow's login form: every page checked against the lake's real figures, screenshots in
+  artifacts/ui/ (git-ignored); anonymous and viewer requests refused; rollback needs the
+  admin's confirmation;
+- the snapshot DAG over hours not built, with or without params, fails at its own deadline
+  with what each hour waits for;
+- `stop` leaves no process behind (the last test).
 """
 
 from __future__ import annotations
@@ -17,8 +27,9 @@ import signal
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -27,153 +38,56 @@ import pytest
 
 from reclake.config import Settings
 from reclake.local_airflow import airflow_env
+from reclake.snapshots.deltars import open_table
+from reclake.tables import table
+from reclake.timeutil import iso
+from tests.e2e.browser import BrowserError, Chromium, chromium_binary
+from tests.e2e.server import (
+    HOUR,
+    REPO,
+    SCRIPT,
+    Server,
+    build_lake,
+    free_port,
+    group_members,
+    param_hour,
+    request,
+    suites_without_drift,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = ["bash", str(REPO / "scripts" / "airflow.sh")]
 SNAPSHOT = "reclake_training_snapshot"
+BACKFILL = "reclake_backfill"
 FIRST = datetime(2026, 11, 20, tzinfo=UTC)
-HOUR = timedelta(hours=1)
+ARRIVED = 7  # arrival hours in the lake
+SAMPLED = 2  # impression hours labeled and sampled
+VIEW = "/reclake"
+ARTIFACTS = REPO / "artifacts" / "ui"
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def group_members(pgid: int) -> set[int]:
-    """PIDs of the live processes in a process group."""
-    members = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                members.add(int(entry.name))
-    return members
-
-
-def iso(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%MZ")
-
-
-@dataclass
-class Server:
-    """A running standalone: its port, a bearer token, its env, home and lake settings."""
-
-    port: int
-    token: str
-    env: dict[str, str]
-    home: Path
-    pid: int
-    start_output: str
-    settings: Settings
-
-    def api(self, path: str, body: dict | None = None, method: str | None = None):
-        """JSON request to the REST API as admin."""
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"}
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"http://localhost:{self.port}{path}", data=data, headers=headers, method=method
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
-
-    def trigger(self, dag_id: str, conf: dict) -> str:
-        """Trigger a run with conf, as the UI's trigger form does; returns its run id."""
-        run = self.api(f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})
-        return run["dag_run_id"]
-
-    def wait_run(self, dag_id: str, run_id: str, timeout: float = 600) -> dict:
-        """Poll a run until it reaches a terminal state; returns it. A poll that times out
-        (a loaded machine) is retried, not fatal."""
-        deadline, run = time.monotonic() + timeout, {"state": "unknown"}
-        while time.monotonic() < deadline:
-            try:
-                run = self.api(f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}")
-            except (TimeoutError, urllib.error.URLError) as exc:
-                if isinstance(exc, urllib.error.HTTPError):
-                    raise
-                continue
-            if run["state"] in ("success", "failed"):
-                return run
-            time.sleep(3)
-        pytest.fail(f"{dag_id} run {run_id} still {run['state']} after {timeout} s")
-
-    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances"
-        return {t["task_id"]: t["state"] for t in self.api(path)["task_instances"]}
-
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
-        path = (
-            f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}"
-            f"/logs/{try_number}"
-        )
-        content = self.api(path).get("content", [])
-        return "\n".join(
-            line.get("event", "") if isinstance(line, dict) else str(line) for line in content
-        )
-
-
-def build_lake(settings: Settings, hours: int, sampled: int) -> None:
-    """A small real lake: `hours` generated arrival hours ingested and tiled, the first
-    `sampled` impression hours labeled and sampled, by the library in this process."""
-    from reclake.features.dims import load_dims
-    from reclake.features.labels import label_impressions
-    from reclake.features.samples import build_training_samples
-    from reclake.features.tiles import build_tiles
-    from reclake.generator import GeneratorConfig, generate
-    from reclake.ingest import ingest_events
-    from reclake.spark import get_spark
-
-    end = FIRST + hours * HOUR
-    config = GeneratorConfig(events_per_hour=300, n_users=80, n_items=40)
-    generate(settings, FIRST, end, config)
-    spark = get_spark("e2e-server-lake", settings)
-    try:
-        ingest_events(spark, settings, FIRST, end)
-        load_dims(spark, settings)
-        build_tiles(spark, settings, FIRST, end)
-        label_impressions(spark, settings, FIRST, FIRST + sampled * HOUR)
-        build_training_samples(spark, settings, FIRST, FIRST + sampled * HOUR)
-    finally:
-        spark.stop()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`scripts/airflow.sh start` over a lake with 2 sampled hours; stopped at the end.
+    """`scripts/airflow.sh start` (users admin and viewer) over the lake; stopped at the end.
 
-    7 arrival hours with the default label lag of 3 h: impression hours 00:00-03:00 are final,
-    00:00 and 01:00 labeled and sampled, 04:00 waits for arrival hour 07:00."""
+    With the default label lag of 3 h: impression hours 00:00-03:00 are final, 00:00 and
+    01:00 labeled and sampled, 04:00 waits for arrival hour 07:00."""
     root = tmp_path_factory.mktemp("airflow-server")
     home, port = root / "airflow", free_port()
     env = {
         **airflow_env(home, str(root / "lake")),
         "AIRFLOW_PORT": str(port),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
+        "RECLAKE_EXPECTATIONS_DIR": str(suites_without_drift(root / "expectations")),
         # Generous: on a shared 2-core machine standalone has needed minutes to come up.
         "AIRFLOW_START_TIMEOUT": "540",
     }
     settings = Settings.from_env(env)
-    build_lake(settings, hours=7, sampled=2)
+    lake = build_lake(settings, FIRST, hours=ARRIVED, sampled=SAMPLED)
     start = subprocess.run([*SCRIPT, "start"], env=env, capture_output=True, text=True, timeout=720)
     assert start.returncode == 0, start.stdout + start.stderr
     pid = int((home / "standalone.pid").read_text())
     try:
-        password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())
-        request = urllib.request.Request(
-            f"http://localhost:{port}/auth/token",
-            data=json.dumps({"username": "admin", "password": password["admin"]}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            token = json.loads(response.read())["access_token"]
-        yield Server(port, token, env, home, pid, start.stdout, settings)
+        yield Server(port, env, home, pid, start.stdout, settings, lake)
     finally:
         if group_members(pid):
             subprocess.run([*SCRIPT, "stop"], env=env, capture_output=True, timeout=300)
@@ -181,12 +95,19 @@ def server(tmp_path_factory):
                 os.killpg(pid, signal.SIGKILL)
 
 
+def snapshots(server: Server):
+    from reclake.snapshots.registry import list_snapshots
+
+    return list_snapshots(server.settings, "training_samples")
+
+
+# --- the REST API -------------------------------------------------------------------------
+
+
 def test_api_lists_the_dags_without_import_errors(server):
-    password = json.loads(
-        (server.home / "simple_auth_manager_passwords.json.generated").read_text()
-    )
-    assert f"login admin / {password['admin']}" in server.start_output
-    assert f"ready at http://localhost:{server.port}" in server.start_output
+    for user, password in server.passwords.items():
+        assert f"login {user} / {password}" in server.start_output
+    assert f"ready at {server.url}" in server.start_output
     assert len(group_members(server.pid)) >= 5  # standalone + its four components
     assert server.api("/api/v2/version")["version"].startswith("3.")
     # The dag-processor needs a moment after start to parse and serialize the DAGs.
@@ -197,7 +118,7 @@ def test_api_lists_the_dags_without_import_errors(server):
             break
         time.sleep(3)
     assert dag_ids == {
-        "reclake_backfill",
+        BACKFILL,
         "reclake_hourly",
         "reclake_maintenance",
         SNAPSHOT,
@@ -209,37 +130,33 @@ def test_api_lists_the_dags_without_import_errors(server):
     # The bounded catch-up timetable (a plugin) is what the scheduler sees.
     dag = server.api(f"/api/v2/dags/{SNAPSHOT}")
     assert "catch-up <= 3 days" in dag["timetable_summary"]
-    anonymous = urllib.request.Request(f"http://localhost:{server.port}/api/v2/dags")
+    anonymous = urllib.request.Request(f"{server.url}/api/v2/dags")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(anonymous, timeout=30)
     assert refused.value.code in (401, 403)
 
 
 def test_snapshot_of_built_hours_triggered_with_params_publishes(server):
-    from reclake.snapshots.registry import list_snapshots
-
     # Unpausing (as the trigger form does) queues one scheduled run at most: the latest day.
     server.api(f"/api/v2/dags/{SNAPSHOT}", {"is_paused": False}, method="PATCH")
-    conf = {"start": iso(FIRST), "end": iso(FIRST + 2 * HOUR)}
+    conf = {"start": param_hour(FIRST), "end": param_hour(FIRST + SAMPLED * HOUR)}
     run_id = server.trigger(SNAPSHOT, conf)
     run = server.wait_run(SNAPSHOT, run_id, timeout=900)
     states = server.task_states(SNAPSHOT, run_id)
     assert run["state"] == "success", states
     assert set(states.values()) == {"success"}, states
-    snaps = list_snapshots(server.settings, "training_samples")
-    assert [(s.interval_start, s.interval_end) for s in snaps] == [
-        ("2026-11-20T00:00:00Z", "2026-11-20T02:00:00Z")
-    ]
-    assert snaps[0].row_count > 0 and snaps[0].audit["success"] is True
+    (snap,) = snapshots(server)
+    assert (snap.interval_start, snap.interval_end) == (iso(FIRST), iso(FIRST + SAMPLED * HOUR))
+    assert snap.row_count > 0 and snap.audit["success"] is True
     runs = server.api(f"/api/v2/dags/{SNAPSHOT}/dagRuns")["dag_runs"]
     assert len(runs) <= 2  # the manual run and at most one scheduled (latest) day
 
 
 def test_clearing_a_published_run_converges_to_the_same_snapshot(server):
-    from reclake.snapshots.registry import latest_id, list_snapshots
+    from reclake.snapshots.registry import latest_id
 
     before = latest_id(server.settings, "training_samples")
-    assert before is not None
+    assert before == snapshots(server)[-1].id
     runs = server.api(f"/api/v2/dags/{SNAPSHOT}/dagRuns")["dag_runs"]
     (run_id,) = [r["dag_run_id"] for r in runs if r["run_type"] == "manual"]
     body = {
@@ -258,13 +175,244 @@ def test_clearing_a_published_run_converges_to_the_same_snapshot(server):
     run = server.wait_run(SNAPSHOT, run_id, timeout=600)
     assert run["state"] == "success", server.task_states(SNAPSHOT, run_id)
     assert latest_id(server.settings, "training_samples") == before
-    assert len(list_snapshots(server.settings, "training_samples")) == 1
+    assert len(snapshots(server)) == 1
+
+
+def test_backfill_triggered_with_params_samples_and_publishes(server):
+    from reclake.features.samples import SAMPLE_LOG_DIR
+    from reclake.hourlog import read_hour_docs
+    from reclake.snapshots.registry import latest_id
+
+    server.api(f"/api/v2/dags/{BACKFILL}", {"is_paused": False}, method="PATCH")
+    # Arrival hours [01:00, 05:00): with the 3 h label lag, impression hour 01:00 is sampled
+    # (a bootstrap from the tiles: the fixture stored the checkpoint of 01:00, not 00:00).
+    conf = {
+        "start": param_hour(FIRST + HOUR),
+        "end": param_hour(FIRST + 5 * HOUR),
+        "stages": ["samples"],
+        "publish": True,
+    }
+    run_id = server.trigger(BACKFILL, conf)
+    run = server.wait_run(BACKFILL, run_id, timeout=900)
+    states = server.task_states(BACKFILL, run_id)
+    assert run["state"] == "success", states
+    skipped = {"ingest_events", "load_dims", "build_tiles", "label_impressions"}
+    assert {t for t, s in states.items() if s == "skipped"} == skipped | {
+        f"want_{step}" for step in ("ingest", "dims", "tiles", "labels")
+    }
+    assert states["build_training_samples"] == states["publish_snapshot"] == "success"
+    # Hour 01:00 was re-sampled by the backfill's run; 00:00 still by the fixture's.
+    docs = read_hour_docs(server.settings, SAMPLE_LOG_DIR, FIRST, FIRST + ARRIVED * HOUR)
+    assert [d["run"] for d in docs] == [
+        [iso(FIRST), iso(FIRST + SAMPLED * HOUR)],
+        [iso(FIRST + HOUR), iso(FIRST + 2 * HOUR)],
+    ]
+    # A new table version (the hour's rows rewritten, not changed) and its snapshot is latest.
+    first, second = snapshots(server)
+    interval = (iso(FIRST + HOUR), iso(FIRST + 2 * HOUR))
+    assert (second.interval_start, second.interval_end) == interval
+    assert second.version > first.version and second.row_count == first.row_count
+    assert second.audit["success"] is True
+    assert latest_id(server.settings, "training_samples") == second.id
+
+
+# --- reclake's view in the UI --------------------------------------------------------------
+
+
+def test_anonymous_requests_to_the_view_are_refused(server):
+    url = server.url + VIEW
+    status, headers, _ = request(f"{url}/tables", accept="text/html")
+    assert status == 303  # a browser goes to Airflow's login and comes back after it
+    assert headers["Location"].startswith("/auth/login?next=")
+    assert urllib.parse.unquote(headers["Location"]).endswith(f"{url}/tables")
+    for path in ("/tables", "/snapshots", "/features", "/ingest", "/data-docs/index.html"):
+        assert request(url + path)[0] == 401, path
+    first, second = snapshots(server)
+    form = {"to": first.id, "expected_latest": second.id, "confirm": "yes"}
+    assert request(f"{url}/snapshots/training_samples/rollback", data=form)[0] == 401
+    assert request(f"{url}/tables", token="not-a-jwt")[0] == 403
+
+
+def test_a_viewer_may_look_but_not_roll_back(server):
+    from reclake.snapshots import latest_id
+
+    url, viewer = server.url + VIEW, server.token("viewer")
+    status, _, page = request(f"{url}/tables", token=viewer)
+    assert status == 200 and "<h1>Tables</h1>" in page
+    first, second = snapshots(server)
+    form = {"to": first.id, "expected_latest": second.id, "confirm": "yes"}
+    status, _, page = request(f"{url}/snapshots/training_samples/rollback", token=viewer, data=form)
+    assert status == 403 and "Forbidden" in page
+    assert request(f"{url}/snapshots/training_samples/rollback", token=viewer)[0] == 403
+    assert latest_id(server.settings, "training_samples") == second.id
+
+
+@pytest.fixture(scope="module")
+def browser(server, tmp_path_factory):
+    """Chromium, logged in as admin through Airflow's login form."""
+    if chromium_binary() is None:
+        pytest.fail("chromium is not installed: run scripts/setup.sh (apt-get install chromium)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+    print(f"\nui e2e: screenshots in {ARTIFACTS}")
+    profile = tmp_path_factory.mktemp("chromium")
+    chrome = Chromium(profile / "profile", profile / "chromium.log")
+    try:
+        # The view sends an anonymous browser to the login page, which sends it back.
+        chrome.goto(f"{server.url}{VIEW}/tables", until="document.querySelector('input')")
+        assert "/auth/login" in chrome.url()
+        chrome.screenshot(ARTIFACTS / "00-login.png")
+        chrome.type_into("input[name=username]", "admin")
+        chrome.type_into("input[name=password]", server.passwords["admin"])
+        chrome.click("button[type=submit]")
+        chrome.wait_for(f"location.pathname === '{VIEW}/tables'")
+        yield chrome
+    finally:
+        chrome.close()
+
+
+def show(chrome: Chromium, server: Server, path: str, shot: str) -> str:
+    """Open a page of the view, keep its screenshot, return its DOM."""
+    chrome.goto(server.url + path, until="document.querySelector('main')")
+    chrome.screenshot(ARTIFACTS / f"{shot}.png")
+    return chrome.dom()
+
+
+def cells(page: str, cls: str) -> list[list[str]]:
+    """The text of every body row of the table with this class."""
+    body = re.search(rf"<table class=\"{cls}\">.*?<tbody>(.*?)</tbody>", page, re.S).group(1)
+    return [
+        [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    ]
+
+
+def test_tables_page(browser, server):
+    page = show(browser, server, f"{VIEW}/tables", "01-tables")
+    rows = {r[0]: r for r in cells(page, "health")}
+    for name in ("events", "training_samples", "quarantine_events"):
+        dt = open_table(table(name).uri(server.settings))
+        # version and rows straight from the Delta table (delta-rs scan, not the log stats)
+        assert rows[name][1:3] == [str(dt.version()), f"{dt.to_pyarrow_dataset().count_rows():,}"]
+    assert rows["events"][6] != "-"  # last optimize: the one the fixture ran
+    last_sampled = iso(FIRST + (SAMPLED - 1) * HOUR)
+    assert dict(cells(page, "freshness")) == {
+        "ingested": iso(FIRST + (ARRIVED - 1) * HOUR),
+        "labeled": last_sampled,
+        "sampled": last_sampled,
+    }
+    reasons = Counter()
+    for hour in server.lake["ingest"].hours:
+        reasons.update(hour.quarantine_reasons)
+    shown = {r[0]: int(r[1].replace(",", "")) for r in cells(page, "quarantine")}
+    assert shown == dict(reasons) and sum(shown.values()) > 0
+
+
+def test_snapshot_pages(browser, server):
+    from reclake.snapshots import read_arrow_dataset
+
+    first, second = snapshots(server)
+    page = show(browser, server, f"{VIEW}/snapshots", "02-snapshots")
+    listing = {r[0]: r for r in cells(page, "snapshots")}
+    assert set(listing) == {first.id, second.id}
+    assert listing[second.id][3] == f"{second.row_count:,}" and listing[second.id][7] == "latest"
+    assert listing[first.id][7] == ""
+    assert listing[first.id][8:10] == listing[second.id][8:10] == ["passed", "passed"]
+    # the DAG runs that published them
+    assert listing[first.id][10].startswith(f"{SNAPSHOT} / manual__")
+    assert listing[second.id][10].startswith(f"{BACKFILL} / manual__")
+
+    page = show(browser, server, f"{VIEW}/snapshots/{second.id}", "03-snapshot")
+    facts = dict(r[:2] for r in cells(page, "facts"))
+    assert facts["rows"] == f"{read_arrow_dataset(second).count_rows():,}"
+    interval = f"[{iso(FIRST + HOUR)}, {iso(FIRST + 2 * HOUR)})"
+    assert facts["interval"] == interval and facts["latest"] == "yes"
+    validation = dict(cells(page, "validation"))
+    assert validation["outcome"] == "passed" and validation["report"] == "Data Docs"
+    audits = cells(page, "audits")
+    # rows drawn: the sample asked for, or every row of the interval when it holds fewer
+    drawn = second.audit["rows_checked"]
+    assert [a[1:3] for a in audits] == [["passed", f"{drawn:,}"]]
+    assert 0 < drawn < second.row_count  # the interval is one of the version's two hours
+    assert len(cells(page, "schema")) == len(json.loads(second.schema)["fields"])
+
+    browser.click("table.validation a")  # the Data Docs of the lake, behind the same login
+    browser.wait_for(f"location.pathname.startsWith('{VIEW}/data-docs/')")
+    browser.screenshot(ARTIFACTS / "04-data-docs.png")
+    assert "training_samples" in browser.dom()
+
+    page = show(browser, server, f"{VIEW}/snapshots/diff?a={first.id}&b={second.id}", "05-diff")
+    summary = {r[0]: r[1:] for r in cells(page, "diff-summary")}
+    assert summary["rows"] == [f"{first.row_count:,}", f"{second.row_count:,}"]
+    assert f"rows +{second.row_count - first.row_count:,};" in page
+
+
+def test_features_page(browser, server):
+    from reclake.snapshots.profile import feature_columns
+
+    first, second = snapshots(server)
+    page = show(browser, server, f"{VIEW}/features", "06-features")
+    assert f"{second.id} ({second.row_count:,} rows) against {first.id}" in page
+    features = [r[0] for r in cells(page, "features")]
+    assert features == feature_columns(second) and len(features) > 20
+    assert page.count("<svg") == 2 * len(features)  # distribution and null rate, each
+    assert page.count('class="bar baseline"') >= len(features)
+
+
+def test_ingest_page(browser, server):
+    page = show(browser, server, f"{VIEW}/ingest?days=2", "07-ingest")
+    hours = server.lake["ingest"].hours
+    assert page.count("<polyline") == 4 and page.count("<circle") == 4 * len(hours)
+    total = cells(page, "ingest")[-1]
+    assert total[0] == "total" and total[1] == f"{server.lake['generated'].total.lines:,}"
+    assert total[2] == f"{sum(h.bronze_rows for h in hours):,}"
+
+
+def test_the_airflow_ui_lists_the_view(browser, server):
+    browser.goto(f"{server.url}/plugin/reclake", until="document.querySelector('iframe')")
+    frame = "document.querySelector('iframe')"
+    assert browser.evaluate(f"{frame}.getAttribute('src')") == f"{VIEW}/tables"
+    browser.wait_for(f"{frame}.contentDocument?.querySelector('table.health')")
+    # the navigation's entry for the view
+    assert browser.evaluate("!!document.querySelector('a[href$=\"/plugin/reclake\"]')")
+    browser.screenshot(ARTIFACTS / "08-airflow-ui.png")
+
+
+def test_rollback_needs_a_confirmation(browser, server):
+    from reclake.snapshots import latest_id
+
+    first, second = snapshots(server)
+    page = show(browser, server, f"{VIEW}/snapshots/training_samples/rollback", "09-rollback")
+    assert [r[1] for r in cells(page, "rollback")] == [second.id, first.id]
+    assert latest_id(server.settings, "training_samples") == second.id  # nothing moved yet
+    browser.click("form button[type=submit]")
+    try:
+        browser.wait_for("document.querySelector('p.done')")
+    except BrowserError:
+        browser.screenshot(ARTIFACTS / "10-rollback-failed.png")
+        raise
+    browser.screenshot(ARTIFACTS / "10-rolled-back.png")
+    assert latest_id(server.settings, "training_samples") == first.id
+    # The confirmation is spent: posting it again finds latest moved and changes nothing.
+    form = {"to": first.id, "expected_latest": second.id, "confirm": "yes"}
+    url = f"{server.url}{VIEW}/snapshots/training_samples/rollback"
+    assert request(url, token=server.token(), data=form)[0] == 409
+    unconfirmed = {**form, "expected_latest": first.id, "confirm": ""}
+    assert request(url, token=server.token(), data=unconfirmed)[0] == 400
+
+
+# --- runs that cannot succeed, and stopping --------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "conf",
     [
-        {"start": iso(FIRST + 2 * HOUR), "end": iso(FIRST + 5 * HOUR), "wait_minutes": 0.5},
+        {
+            "start": param_hour(FIRST + 2 * HOUR),
+            "end": param_hour(FIRST + 5 * HOUR),
+            "wait_minutes": 0.5,
+        },
         {"wait_minutes": 0.5},  # no range: the day before the trigger, never built here
     ],
     ids=["range", "no-params"],

@@ -1,5 +1,6 @@
 """Interval window values: starting from a stored checkpoint equals starting from the tiles at
-every hour, a gap or a tile rebuild forces a bootstrap, and re-runs rewrite the same content.
+every hour (and the hourly step equals the window computation), a gap or a tile rebuild
+forces a bootstrap, and re-runs rewrite the same content.
 
 Inputs are the seeded random events of the brute-force samples test (8 days + 3 hours, late
 and beyond-lateness events, ties) with its extra 3h window.
@@ -18,6 +19,7 @@ from reclake.features.state import (
     nonempty,
     read_states,
     stale_reason,
+    step_values,
     tile_versions,
     window_values,
 )
@@ -78,6 +80,14 @@ def test_checkpoint_base_equals_tiles_base_every_hour(spark, settings):
             None, tiles, probes, entity, Base(hours[1] - week, stored=False), hours[-1], DEFS
         )
         assert _rows(got, entity.key) == _rows(want, entity.key)
+        # The hourly path's step (a hash aggregate) gives the window's values one hour on.
+        step = step_values(checkpoint, tiles, entity, hours[1], DEFS)
+        one = window_values(
+            checkpoint, tiles, _probes(spark, tiles, entity, hours[1:2]), entity, stored,
+            hours[1], DEFS,
+        )  # fmt: skip
+        stepped = _rows(nonempty(step, entity, DEFS), entity.key)
+        assert stepped == _rows(nonempty(one, entity, DEFS), entity.key) and stepped
         # Tiles must have left the 7-day window, or the subtraction went untested.
         leaving = [h - HOUR - week for h in hours[1:]]
         assert tiles.filter(tiles["hour"].isin(leaving)).count() > 0, entity.name

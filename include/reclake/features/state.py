@@ -18,6 +18,8 @@ checkpoint, with a meta file under features/_window_state recording the definiti
 tile versions it was computed from) when it is still usable, else nothing: then the tiles of
 [start - look-back, ...) are read instead (a bootstrap). Each run stores the state of its last
 hour, so the next hourly run reads that checkpoint and a few tile hours, not a week of tiles.
+That one-hour run after a stored base (the hourly DAG's) needs no sort: its values are a sum
+per entity and its sequence a concatenation (step_values).
 """
 
 from __future__ import annotations
@@ -195,6 +197,64 @@ def window_values(
         running = running.withColumn(RECENT_PLAYS, F.coalesce(RECENT_PLAYS, empty))
     hour = F.timestamp_seconds(F.col("_t") * 3600)
     out = running.withColumns({"hour": hour, "date": F.to_date(hour)})
+    return out.select(*(name for name, _ in definitions.state_columns(entity)))
+
+
+def step_values(
+    base_state: DataFrame,
+    tiles: DataFrame,
+    entity: Entity,
+    hour: datetime,
+    definitions: FeatureDefinitions = DEFINITIONS,
+) -> DataFrame:
+    """The values at `hour` of every entity that the stored state of hour - 1h or the tiles
+    entering or leaving a window at `hour` know, in the state table's columns.
+
+    The same values window_values gives when its interval is the one hour after a stored
+    base, computed the cheap way: when every probe sits at one hour the running sum is a plain
+    sum per entity (a hash aggregate, no sort), and that hour's plays are newer than every play
+    the base kept, so the sequence is a concatenation. Tiles of other hours are ignored.
+    """
+    from pyspark.sql import functions as F
+
+    key = entity.key
+    sums = definitions.state_sums(entity)
+    names = [name for name, _, _ in sums]
+    now = _index(hour)
+    t = tiles.withColumn("_h", _hour_index("hour"))
+    # Tile hour h enters at h + 1h and leaves a window of w hours at h + w + 1h.
+    leaves = {w: now - 1 - w for w in _window_lengths(definitions)}
+    t = t.filter(F.col("_h").isin(now - 1, *leaves.values()))
+    entering = F.col("_h") == now - 1
+    deltas = [
+        F.when(entering, F.col(src))
+        .when(F.col("_h") == leaves[w], -F.col(src))
+        .otherwise(F.lit(0))
+        .cast("bigint")
+        .alias(name)
+        for name, src, w in sums
+    ]
+    # Only the sums go through the aggregate: carrying the play arrays through it would make
+    # it an interpreted object aggregate; they join afterwards (one tile row per entity-hour).
+    both = base_state.select(key, *names).unionByName(t.select(key, *deltas))
+    out = both.groupBy(key).agg(*(F.sum(n).cast("bigint").alias(n) for n in names))
+    if entity.play_sequence:
+        ordered = F.sort_array(RECENT_PLAYS, asc=False)  # (event_time, event_id) newest first
+        state_form = F.transform(
+            ordered, lambda x: F.struct(*(x[f].alias(f) for f, _ in STATE_PLAY_FIELDS))
+        )
+        new = t.filter(entering).select(key, state_form.alias("_new"))
+        kept = base_state.select(key, F.col(RECENT_PLAYS).alias("_kept"))
+        out = out.join(kept, key, "left").join(new, key, "left")
+        empty = F.array().cast(STATE_PLAYS_TYPE)
+        plays = F.concat(F.coalesce("_new", empty), F.coalesce("_kept", empty))
+        since = F.timestamp_seconds(F.lit((now - definitions.sequence_lookback_hours) * 3600))
+        # Newest first, so the plays inside the look-back are a prefix.
+        recent = F.filter(plays, lambda x: x["event_time"] >= since)
+        newest = F.slice(recent, 1, definitions.sequence_length)
+        out = out.withColumn(RECENT_PLAYS, newest.cast(STATE_PLAYS_TYPE))
+    at = F.timestamp_seconds(F.lit(now * 3600))
+    out = out.withColumns({"hour": at, "date": F.to_date(at)})
     return out.select(*(name for name, _ in definitions.state_columns(entity)))
 
 
@@ -420,9 +480,15 @@ def interval_windows(
         asked = at_last
         if probes and entity.name in probes:
             asked = probes[entity.name].select(key, "hour").unionByName(at_last)
-        entity_values = window_values(
-            base_state, tiles, asked.distinct(), entity, base, last, definitions
-        ).persist(StorageLevel.MEMORY_AND_DISK)
+        if base_state is not None and start == last:
+            # The hourly path: probes of one hour after a stored base. Probes the step does
+            # not know have no history: no row, and the samples read zeros.
+            entity_values = step_values(base_state, tiles, entity, last, definitions)
+        else:
+            entity_values = window_values(
+                base_state, tiles, asked.distinct(), entity, base, last, definitions
+            )
+        entity_values = entity_values.persist(StorageLevel.MEMORY_AND_DISK)
         values[entity.name] = entity_values
         state = nonempty(entity_values.filter(F.col("hour") == F.lit(last)), entity, definitions)
         spec = state_spec(entity)
