@@ -14,19 +14,20 @@ setup:
 demo: setup
 	$(PY) -m reclake.demo
 
-# Two workers, a test file each at a time: the Airflow end-to-end file mostly waits on
-# spark-submit start-ups, so it overlaps well with the in-process Spark tests. Files go out in
-# collection order (e2e first, see tests/conftest.py), not most-tests-first.
+# Three workers on 2 cores, a test file each at a time: the two Airflow end-to-end files
+# mostly wait (spark-submit start-ups, scheduler loops, sensor pokes: a CI run used about half
+# of the CPU with two workers), so a third worker fills those gaps with in-process Spark tests.
+# Files go out in collection order (e2e first, see tests/conftest.py), not most-tests-first.
 # Tests marked slow (exhaustive variants: every hour re-run, crash points, ...) are left out
 # to keep CI under 30 minutes; `make test-slow` runs them, `make test-all` runs everything.
 test: setup
-	$(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=30 -m "not slow"
+	$(VENV)/bin/pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=30 -m "not slow"
 
 test-slow: setup
 	$(VENV)/bin/pytest -n 2 --dist loadfile --durations=30 -m slow
 
 test-all: setup
-	$(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=30
+	$(VENV)/bin/pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=30
 
 # Unit tests only: no Spark, no Airflow.
 test-fast: setup
