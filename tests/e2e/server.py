@@ -12,17 +12,17 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
 from reclake.config import Settings
+from reclake.timeutil import HOUR
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = ["bash", str(REPO / "scripts" / "airflow.sh")]
-HOUR = timedelta(hours=1)
 
 
 def free_port() -> int:

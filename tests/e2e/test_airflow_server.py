@@ -40,10 +40,9 @@ from reclake.config import Settings
 from reclake.local_airflow import airflow_env
 from reclake.snapshots.deltars import open_table
 from reclake.tables import table
-from reclake.timeutil import iso
+from reclake.timeutil import HOUR, iso
 from tests.e2e.browser import BrowserError, Chromium, chromium_binary
 from tests.e2e.server import (
-    HOUR,
     REPO,
     SCRIPT,
     Server,

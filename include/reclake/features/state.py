@@ -240,10 +240,7 @@ def step_values(
     out = both.groupBy(key).agg(*(F.sum(n).cast("bigint").alias(n) for n in names))
     if entity.play_sequence:
         ordered = F.sort_array(RECENT_PLAYS, asc=False)  # (event_time, event_id) newest first
-        state_form = F.transform(
-            ordered, lambda x: F.struct(*(x[f].alias(f) for f, _ in STATE_PLAY_FIELDS))
-        )
-        new = t.filter(entering).select(key, state_form.alias("_new"))
+        new = t.filter(entering).select(key, _state_form(ordered).alias("_new"))
         kept = base_state.select(key, F.col(RECENT_PLAYS).alias("_kept"))
         out = out.join(kept, key, "left").join(new, key, "left")
         empty = F.array().cast(STATE_PLAYS_TYPE)
@@ -299,10 +296,16 @@ def _sequences(
     since = F.timestamp_seconds((F.col("_t") - lookback) * 3600)
     picked = picks.join(ranked, [key, "_rn"]).filter(F.col("event_time") >= since)
     newest = F.sort_array(F.collect_list(F.struct("_rn", "event_time", "item_id")), asc=False)
-    plays_form = F.transform(
-        newest, lambda x: F.struct(*(x[f].alias(f) for f, _ in STATE_PLAY_FIELDS))
+    return picked.groupBy(key, "_t").agg(
+        _state_form(newest).cast(STATE_PLAYS_TYPE).alias(RECENT_PLAYS)
     )
-    return picked.groupBy(key, "_t").agg(plays_form.cast(STATE_PLAYS_TYPE).alias(RECENT_PLAYS))
+
+
+def _state_form(plays: Column) -> Column:
+    """An array of play structs reduced to the state's play fields, order kept."""
+    from pyspark.sql import functions as F
+
+    return F.transform(plays, lambda x: F.struct(*(x[f].alias(f) for f, _ in STATE_PLAY_FIELDS)))
 
 
 def nonempty(values: DataFrame, entity: Entity, definitions: FeatureDefinitions = DEFINITIONS):
@@ -472,19 +475,18 @@ def interval_windows(
         base_state = read_states(spark, settings, entity, [base.hour]) if base.stored else None
         ranges = base.tile_ranges(last, definitions)
         tiles = read_tile_ranges(spark, settings, entity, ranges, versions[entity.tile_table])
-        # The checkpoint asks for every entity the base or the tiles know at the last hour.
-        known = tiles.select(key)
-        if base_state is not None:
-            known = known.unionByName(base_state.select(key))
-        at_last = known.select(key, F.lit(last).cast("timestamp").alias("hour"))
-        asked = at_last
-        if probes and entity.name in probes:
-            asked = probes[entity.name].select(key, "hour").unionByName(at_last)
         if base_state is not None and start == last:
             # The hourly path: probes of one hour after a stored base. Probes the step does
             # not know have no history: no row, and the samples read zeros.
             entity_values = step_values(base_state, tiles, entity, last, definitions)
         else:
+            # The checkpoint asks for every entity the base or the tiles know at the last hour.
+            known = tiles.select(key)
+            if base_state is not None:
+                known = known.unionByName(base_state.select(key))
+            asked = known.select(key, F.lit(last).cast("timestamp").alias("hour"))
+            if probes and entity.name in probes:
+                asked = probes[entity.name].select(key, "hour").unionByName(asked)
             entity_values = window_values(
                 base_state, tiles, asked.distinct(), entity, base, last, definitions
             )
