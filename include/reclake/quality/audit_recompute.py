@@ -3,11 +3,12 @@ for the audit's few sampled impressions.
 
 Deliberately plain and independent of the production path: no tiles, no window state, no
 code from features/tiles.py, state.py, samples.py or labels.py; only the feature definitions
-(what the features are) and the config (attribution window). Each sampled impression is
-joined to its user's and item's raw events of the look-back and to the actions of its
-attribution window, and every value is summed or picked from those events. Sampled keys are
-broadcast; bronze is read only in the event_date partitions the sample needs and only in the
-columns it needs, so the cost follows the sample, not the table.
+(what the features are) and the config (attribution window). The sampled users' and items'
+raw events are summed per (entity, hour), each sampled impression is joined to the hour rows
+of its look-back and to the actions of its attribution window, and every value is summed or
+picked from those. Sampled keys are broadcast; bronze is read only in the event_date
+partitions the sample needs and only in the columns it needs, so the cost follows the
+sample, not the table.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from reclake.features.definitions import (
     OTHER_CATEGORY,
     SEQUENCE_COLUMN,
     SEQUENCE_LEN_COLUMN,
+    Aggregation,
     Entity,
     FeatureDefinitions,
     category_tile_column,
@@ -186,29 +188,79 @@ def _window_sums(
     every window and aggregation, and (for the sequence) its newest plays."""
     from pyspark.sql import functions as F
 
-    t, h = F.col("_t_us"), F.col("_hour_us")
-    lookback = definitions.max_lookback_hours * US_PER_HOUR
-    joined = bronze.join(
-        probe, (F.col(entity.key) == F.col(f"_{entity.key}")) & (t >= h - lookback) & (t < h)
-    )
-    aggs = []
-    for w in definitions.windows:
-        inside = t >= h - w.hours * US_PER_HOUR
-        for a in definitions.aggregations:
-            hit = inside & (F.col("event_type") == a.event_type)
-            value = F.lit(1) if a.sum_of is None else F.coalesce(F.col(a.sum_of), F.lit(0))
-            name = window_column(entity, a.name, w)
-            aggs.append(F.sum(F.when(hit, value).otherwise(0)).cast("bigint").alias(name))
-    if entity.play_sequence:
-        since = h - definitions.sequence_lookback_hours * US_PER_HOUR
-        play = (F.col("event_type") == "play") & (t >= since)
-        # Newest first; equal times by event_id, larger first: the reverse of (time, id).
-        plays = F.sort_array(
-            F.collect_list(F.when(play, F.struct(t, "event_id", "item_id"))), False
+    mine = _sampled_entities_events(bronze, probe, entity.key)
+    # Per (entity, hour) first: each sampled row then meets at most look-back hours rows, not
+    # every raw event of its entity's week. Windows are whole hours before hour(t), so a sum
+    # over the hour rows equals the sum over the raw events.
+    hour = F.col("_t_us") - F.pmod("_t_us", F.lit(US_PER_HOUR))
+    per_hour = mine.groupBy(entity.key, hour.alias("_e_hour_us")).agg(
+        *(
+            F.sum(F.when(F.col("event_type") == a.event_type, _summand(a)).otherwise(0)).alias(
+                f"_a_{a.name}"
+            )
+            for a in definitions.aggregations
         )
-        aggs.append(F.slice(plays, 1, definitions.sequence_length).alias(SEQUENCE_COLUMN))
+    )
+    e, h = F.col("_e_hour_us"), F.col("_hour_us")
+    lookback = definitions.max_lookback_hours * US_PER_HOUR
+    joined = per_hour.join(
+        probe, (F.col(entity.key) == F.col(f"_{entity.key}")) & (e >= h - lookback) & (e < h)
+    )
+    aggs = [
+        F.sum(F.when(e >= h - w.hours * US_PER_HOUR, F.col(f"_a_{a.name}")).otherwise(0))
+        .cast("bigint")
+        .alias(window_column(entity, a.name, w))
+        for w in definitions.windows
+        for a in definitions.aggregations
+    ]
     rows = joined.groupBy("_sample").agg(*aggs).collect()
-    return {r["_sample"]: r.asDict(recursive=True) for r in rows}
+    sums = {r["_sample"]: r.asDict() for r in rows}
+    if entity.play_sequence:
+        for sample, plays in _newest_plays(mine, probe, entity, definitions).items():
+            sums.setdefault(sample, {})[SEQUENCE_COLUMN] = plays
+    return sums
+
+
+def _sampled_entities_events(bronze: DataFrame, probe: DataFrame, key: str) -> DataFrame:
+    """Bronze events of the entities (users or items) the sampled impressions name."""
+    from pyspark.sql import functions as F
+
+    keys = probe.select(F.col(f"_{key}").alias(key)).distinct()
+    return bronze.join(F.broadcast(keys), key, "left_semi")
+
+
+def _summand(a: Aggregation) -> Column:
+    """What one matching event adds to an aggregation: 1, or its (null as 0) summed column."""
+    from pyspark.sql import functions as F
+
+    return F.lit(1) if a.sum_of is None else F.coalesce(F.col(a.sum_of), F.lit(0))
+
+
+def _newest_plays(
+    events: DataFrame, probe: DataFrame, entity: Entity, definitions: FeatureDefinitions
+) -> dict[str, list[int]]:
+    """Per sampled impression, the item ids of its entity's newest plays in
+    [hour(t) - sequence look-back, hour(t)), newest first."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    t, h = F.col("_t_us"), F.col("_hour_us")
+    since = h - definitions.sequence_lookback_hours * US_PER_HOUR
+    plays = events.where(F.col("event_type") == "play").join(
+        probe, (F.col(entity.key) == F.col(f"_{entity.key}")) & (t >= since) & (t < h)
+    )
+    # Newest first; equal times by event_id, larger first: the reverse of (time, id).
+    order = Window.partitionBy("_sample").orderBy(t.desc(), F.col("event_id").desc())
+    rows = (
+        plays.withColumn("_rank", F.row_number().over(order))
+        .where(F.col("_rank") <= definitions.sequence_length)
+        .select("_sample", "_rank", "item_id")
+        .collect()
+    )
+    ranked: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for r in rows:
+        ranked[r["_sample"]].append((r["_rank"], r["item_id"]))
+    return {s: [item for _, item in sorted(got)] for s, got in ranked.items()}
 
 
 def _labels(bronze: DataFrame, probe: DataFrame, window_us: int) -> dict[str, dict[str, Any]]:
@@ -253,10 +305,13 @@ def _category_plays(
     played items' categories as that version of dims/items has them."""
     from pyspark.sql import functions as F
 
-    t, h = F.col("_t_us"), F.col("_hour_us")
     longest = max(w.hours for w in definitions.category_windows) * US_PER_HOUR
-    plays = bronze.where(F.col("event_type") == "play").join(
-        probe, (F.col("user_id") == F.col("_user_id")) & (t >= h - longest) & (t < h)
+    user = next(e for e in definitions.entities if e.category_plays)
+    plays = _sampled_entities_events(bronze, probe, user.key).where(F.col("event_type") == "play")
+    # Plays per (user, hour, item) first, as in _window_sums: the probes meet hour rows.
+    hour = F.col("_t_us") - F.pmod("_t_us", F.lit(US_PER_HOUR))
+    per_item = plays.groupBy(user.key, hour.alias("_e_hour_us"), "item_id").agg(
+        F.count(F.lit(1)).alias("_plays")
     )
     items = None
     for v in items_versions:
@@ -265,15 +320,22 @@ def _category_plays(
         )
         items = one if items is None else items.unionByName(one)
     versions = spark.createDataFrame([(v,) for v in items_versions], "_items_v BIGINT")
-    tagged = plays.crossJoin(F.broadcast(versions)).join(items, ["_items_v", "item_id"], "left")
+    tagged = per_item.crossJoin(F.broadcast(versions)).join(items, ["_items_v", "item_id"], "left")
     tracked = F.col("category").isin(list(definitions.categories))
     bucket = F.when(tracked, F.col("category")).otherwise(F.lit(OTHER_CATEGORY))
+    per_bucket = tagged.groupBy(user.key, "_e_hour_us", "_items_v", bucket.alias("_bucket")).agg(
+        F.sum("_plays").alias("_plays")
+    )
+    e, h = F.col("_e_hour_us"), F.col("_hour_us")
+    joined = per_bucket.join(
+        probe, (F.col(user.key) == F.col(f"_{user.key}")) & (e >= h - longest) & (e < h)
+    )
     windows = definitions.category_windows
     counts = [
-        F.sum(F.when(t >= h - w.hours * US_PER_HOUR, 1).otherwise(0)).alias(f"_w{i}")
+        F.sum(F.when(e >= h - w.hours * US_PER_HOUR, F.col("_plays")).otherwise(0)).alias(f"_w{i}")
         for i, w in enumerate(windows)
     ]
-    rows = tagged.groupBy("_sample", "_items_v", bucket.alias("_bucket")).agg(*counts).collect()
+    rows = joined.groupBy("_sample", "_items_v", "_bucket").agg(*counts).collect()
     out: dict[tuple[str, int], dict[tuple[str, str], int]] = defaultdict(dict)
     for r in rows:
         for i, w in enumerate(windows):
@@ -341,7 +403,7 @@ def _window_features(
             den = out[window_column(entity, r.denominator, w)]
             out[window_column(entity, r.name, w)] = num / den if den else None
     if entity.play_sequence:
-        sequence = [p["item_id"] for p in sums.get(SEQUENCE_COLUMN) or []]
+        sequence = list(sums.get(SEQUENCE_COLUMN) or [])
         out[SEQUENCE_COLUMN] = sequence
         out[SEQUENCE_LEN_COLUMN] = len(sequence)
     return out
