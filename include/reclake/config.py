@@ -24,6 +24,13 @@ def _lake_uri(value: str) -> str:
 QUICK_START_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
+def _user_cache_dir() -> Path:
+    """Where the training reader caches converted snapshots by default: the user's cache
+    folder (XDG), a local disk on most hosts."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "reclake" / "reader"
+
+
 @dataclass(frozen=True)
 class Settings:
     """reclake configuration; every field can be set by the env var RECLAKE_<FIELD NAME>."""
@@ -74,6 +81,14 @@ class Settings:
     vacuum_retention_hours: int = 168
     # Minimum delta.logRetentionDuration, so Spark time travel to live snapshots keeps working.
     delta_log_retention_days: int = 60
+    # Training reader's snapshot cache (docs/training.md "Snapshot cache"): SnapshotDataset
+    # caches its converted form when this is on or it is given cache=True. Off by default: a
+    # single pass (evaluation, audits) would pay the cache's writes for nothing.
+    reader_cache: bool = False
+    # A local folder (never the lake): memory maps want a fast local disk.
+    reader_cache_dir: Path = field(default_factory=_user_cache_dir)
+    # Least recently used entries are evicted to keep the cache within this size.
+    reader_cache_max_bytes: int = 20 * 1024**3
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

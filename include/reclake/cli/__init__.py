@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "reclake.cli.audit",
     "reclake.cli.snapshots",
     "reclake.cli.maintenance",
+    "reclake.cli.cache",
 )
 
 
