@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from reclake.snapshots.state import EXPIRE, PIN, PUBLISH, SET_LATEST, UNPIN, Event, fold
+from reclake.snapshots.state import EXPIRE, MIGRATE, PIN, PUBLISH, SET_LATEST, UNPIN, Event
+from reclake.snapshots.state import fold as fold_in
+
+LAKE = "file:///lake"
+
+
+def fold(events):
+    return fold_in(events, LAKE)
 
 
 def record(sid: str, version: int, validation: str = "ok", table: str = "t", pinned=False):
@@ -12,11 +19,11 @@ def record(sid: str, version: int, validation: str = "ok", table: str = "t", pin
     return {
         "id": sid,
         "table": table,
-        "table_uri": "file:///lake/t",
+        "table_path": "t",
         "version": version,
         "files": [
             {
-                "path": f"file:///lake/t/{sid}.parquet",
+                "path": f"{sid}.parquet",
                 "size": 1,
                 "partition_values": {},
                 "num_records": 1,
@@ -106,3 +113,36 @@ def test_tables_are_independent():
     state = fold(published("a", 0) + published("x", 0, table="u"))
     assert state.latest == {"t": "a", "u": "x"}
     assert [s.id for s in state.snapshots("u")] == ["x"]
+
+
+def absolute(sid: str, version: int, root: str = "file:///old/lake"):
+    """A publish record as written before paths were relative: absolute URIs under `root`."""
+    rec = record(sid, version)
+    rec.pop("table_path")
+    rec["table_uri"] = f"{root}/t"
+    rec["files"] = [{**f, "path": f"{root}/t/{f['path']}"} for f in rec["files"]]
+    return rec
+
+
+def test_migrate_event_restates_an_absolute_record_and_the_rest_is_unchanged():
+    old = [Event(PUBLISH, "t", "a", "2026-01-01T00:00:00Z", record=absolute("a", 0, LAKE))]
+    restated = Event(MIGRATE, "t", "a", "2026-01-03T00:00:00Z", record=record("a", 0))
+    before, after = fold(old), fold([*old, restated])
+    assert before.records["a"]["table_uri"] == "file:///lake/t"
+    assert after.records["a"] == record("a", 0)
+    assert before.snapshot("a") == after.snapshot("a")
+    assert after.snapshot("a").files[0].path == "file:///lake/t/a.parquet"
+
+
+@pytest.mark.parametrize(
+    "restated",
+    [
+        record("a", 1),  # another version: not the same snapshot
+        record("a", 0, validation="other"),  # another validation
+        absolute("a", 0, "file:///elsewhere"),  # not relative: nothing to gain
+    ],
+)
+def test_migrate_event_for_another_record_is_ignored(restated):
+    old = [Event(PUBLISH, "t", "a", "2026-01-01T00:00:00Z", record=absolute("a", 0, LAKE))]
+    state = fold([*old, Event(MIGRATE, "t", "a", "2026-01-03T00:00:00Z", record=restated)])
+    assert state.records["a"] == absolute("a", 0, LAKE)

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 
-from reclake import lakefs
+from reclake import lakefs, lakepath
 from reclake.snapshots.deltars import open_table
 
 COMMIT_NAME = re.compile(r"^(\d{20})\.json$")
@@ -49,10 +49,13 @@ def partition_folder(relative_path: str) -> str:
 
 
 def relative_path(table_uri: str, path: str) -> str:
-    """A logged path or file URI as the table-relative name on storage (URL-decoded)."""
-    prefix = table_uri.rstrip("/") + "/"
-    if path.startswith(prefix):
-        path = path[len(prefix) :]
+    """A logged path or file URI as the table-relative name on storage (URL-decoded).
+
+    A URI outside the table raises lakepath.OutsideLake: vacuum must not run with a file it
+    cannot place, since it would not recognise (and so delete) the file that is meant.
+    """
+    if lakepath.is_absolute(path):
+        path = lakepath.relative_to(table_uri, path)
     return unquote(path)
 
 

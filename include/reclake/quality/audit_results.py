@@ -13,6 +13,7 @@ from typing import Any
 
 from reclake import lakefs
 from reclake.config import Settings
+from reclake.quality.results import local_docs, stored_docs
 
 AUDITS_DIR = "_reclake/audits"
 DATA_DOCS_AUDITS = "_reclake/data_docs/audits"
@@ -73,7 +74,8 @@ def audit_uri(settings: Settings, table: str, result_id: str) -> str:
 def save_audit(settings: Settings, result: AuditResult) -> str:
     """Persist an audit result; returns its URI."""
     uri = audit_uri(settings, result.table, result.id)
-    lakefs.write_json(uri, asdict(result))
+    # The Data Docs page is stored relative to the lake, as validation results store theirs.
+    lakefs.write_json(uri, {**asdict(result), "data_docs": stored_docs(settings, result.data_docs)})
     return uri
 
 
@@ -82,16 +84,21 @@ def load_audit(settings: Settings, table: str, result_id: str) -> AuditResult:
     uri = audit_uri(settings, table, result_id)
     if not lakefs.exists(uri):
         raise KeyError(f"no audit result {result_id!r} for table {table!r} ({uri})")
-    return AuditResult(**lakefs.read_json(uri))
+    return _loaded(settings, uri)
 
 
 def list_audits(settings: Settings, table: str, version: int | None = None) -> list[AuditResult]:
     """Audit results of a table (of one version when given), oldest first."""
     folder = settings.table_uri(f"{AUDITS_DIR}/{table}")
-    found = [AuditResult(**lakefs.read_json(u)) for u in lakefs.list_files(folder, ".json")]
+    found = [_loaded(settings, u) for u in lakefs.list_files(folder, ".json")]
     if version is not None:
         found = [a for a in found if int(a.version) == int(version)]
     return sorted(found, key=lambda a: a.created_at)
+
+
+def _loaded(settings: Settings, uri: str) -> AuditResult:
+    doc = lakefs.read_json(uri)
+    return AuditResult(**{**doc, "data_docs": local_docs(settings, doc.get("data_docs"))})
 
 
 def report_lines(result: AuditResult) -> list[str]:

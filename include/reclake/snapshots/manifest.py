@@ -8,7 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from reclake import lakefs
+from reclake import lakefs, lakepath
 from reclake.snapshots.deltars import open_table
 from reclake.snapshots.model import SnapshotFile, SnapshotGateError
 
@@ -41,10 +41,12 @@ def partition_string(value: Any) -> str | None:
 
 
 def file_uri(table_uri: str, path: str) -> str:
-    """Absolute URI of a data file from its (usually table-relative) path in the log."""
-    if "://" in path:
-        return path
-    return f"{table_uri.rstrip('/')}/{path.lstrip('/')}"
+    """Absolute URI of a data file from its path in the log (relative, or absolute inside the
+    table); raises lakepath.OutsideLake for a file outside the table (a shallow clone's):
+    snapshots store table-relative paths, so that they move with the lake."""
+    if lakepath.is_absolute(path):
+        path = lakepath.relative_to(table_uri, path)
+    return lakepath.join(table_uri, path)
 
 
 def read_manifest(table_uri: str, version: int) -> Manifest:
@@ -58,17 +60,22 @@ def read_manifest(table_uri: str, version: int) -> Manifest:
     _check_plain_parquet(dt, table_uri, version)
     partition_by = tuple(dt.metadata().partition_columns)
     actions = pa.table(dt.get_add_actions(flatten=False)).to_pylist()
-    files = tuple(
-        SnapshotFile(
-            path=file_uri(table_uri, a["path"]),
-            size=int(a["size_bytes"]),
-            partition_values={
-                k: partition_string((a.get("partition") or {}).get(k)) for k in partition_by
-            },
-            num_records=None if a.get("num_records") is None else int(a["num_records"]),
+    try:
+        files = tuple(
+            SnapshotFile(
+                path=file_uri(table_uri, a["path"]),
+                size=int(a["size_bytes"]),
+                partition_values={
+                    k: partition_string((a.get("partition") or {}).get(k)) for k in partition_by
+                },
+                num_records=None if a.get("num_records") is None else int(a["num_records"]),
+            )
+            for a in actions
         )
-        for a in actions
-    )
+    except lakepath.OutsideLake as exc:
+        raise SnapshotGateError(
+            f"{table_uri} v{version} names a file outside the table: {exc}"
+        ) from None
     files = tuple(sorted(files, key=lambda f: f.path))
     return Manifest(
         version=version,

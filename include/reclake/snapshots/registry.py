@@ -1,5 +1,11 @@
 """The snapshot registry: publish behind the validation gate, resolve refs, move `latest`,
-pin, expire. Every change is one atomic append to the event log (see store.py)."""
+pin, expire. Every change is one atomic append to the event log (see store.py).
+
+Records name their table and files relative to the lake (model.to_record). Records written
+before that, with absolute URIs, are read in the relative form (model.stored_record) and
+restated relative by the next change of the registry, in the same commit (`migrate` events),
+or by `migrate()` (`reclake migrate-paths`).
+"""
 
 from __future__ import annotations
 
@@ -17,13 +23,16 @@ from reclake.snapshots.model import (
     SnapshotExpired,
     SnapshotGateError,
     SnapshotNotFound,
+    is_stored_relative,
     parse_ref,
     snapshot_id,
+    stored_record,
     to_record,
 )
 from reclake.snapshots.policy import select_expired
 from reclake.snapshots.state import (
     EXPIRE,
+    MIGRATE,
     PIN,
     PUBLISH,
     SET_LATEST,
@@ -37,8 +46,8 @@ from reclake.timeutil import iso, parse_utc
 
 
 def load_state(settings: Settings) -> RegistryState:
-    """The registry's current state (a fold over its event log)."""
-    return fold(store.read_events(settings))
+    """The registry's current state (a fold over its event log), resolved in this lake."""
+    return fold(store.read_events(settings), settings.lake_root)
 
 
 def publish(
@@ -62,7 +71,8 @@ def publish(
     spec = table_spec(table)
     result = _check_gate(settings, table, version, validation_id)
     audit = _check_audit(settings, table, version, audit_id, require_audit)
-    existing = _by_key(load_state(settings), table, version, validation_id)
+    state = load_state(settings)
+    existing = _by_key(state, table, version, validation_id)
     if existing is not None:
         return _require_live(existing)
 
@@ -89,10 +99,11 @@ def publish(
         audit=audit.summary() if audit else None,
     )
     at = iso(now)
-    store.append(
+    _append(
         settings,
+        state,
         [
-            Event(PUBLISH, table, snap.id, at, record=to_record(snap)),
+            Event(PUBLISH, table, snap.id, at, record=to_record(snap, settings.lake_root)),
             Event(SET_LATEST, table, snap.id, at, note="publish"),
         ],
     )
@@ -133,8 +144,9 @@ def live_versions(settings: Settings, table: str) -> set[int]:
 
 def rollback(settings: Settings, table: str, to: str | None = None) -> Snapshot:
     """Point `latest` back to the previous live snapshot, or to the snapshot `to` names."""
-    target = _rollback_target(load_state(settings), table, to)
-    store.append(settings, [Event(SET_LATEST, table, target.id, _now(), note="rollback")])
+    state = load_state(settings)
+    target = _rollback_target(state, table, to)
+    _append(settings, state, [Event(SET_LATEST, table, target.id, _now(), note="rollback")])
     return _require_latest(settings, table, target.id)
 
 
@@ -158,15 +170,17 @@ def _rollback_target(state: RegistryState, table: str, to: str | None) -> Snapsh
 
 def pin(settings: Settings, ref: str) -> Snapshot:
     """Protect a live snapshot from expiry until unpinned."""
-    snap = resolve(settings, ref)
-    store.append(settings, [Event(PIN, snap.table, snap.id, _now())])
+    state = load_state(settings)
+    snap = _resolve_in(state, ref)
+    _append(settings, state, [Event(PIN, snap.table, snap.id, _now())])
     return resolve(settings, snap.id)
 
 
 def unpin(settings: Settings, ref: str) -> Snapshot:
     """Let a snapshot expire again by policy."""
-    snap = resolve(settings, ref, allow_expired=True)
-    store.append(settings, [Event(UNPIN, snap.table, snap.id, _now())])
+    state = load_state(settings)
+    snap = _resolve_in(state, ref, allow_expired=True)
+    _append(settings, state, [Event(UNPIN, snap.table, snap.id, _now())])
     return resolve(settings, snap.id, allow_expired=True)
 
 
@@ -200,10 +214,42 @@ def expire(
         return chosen
     note = f"keep_last={keep_last} older_than_days={older_than_days}"
     at = iso(moment)
-    store.append(settings, [Event(EXPIRE, s.table, s.id, at, note=note) for s in chosen])
+    _append(settings, state, [Event(EXPIRE, s.table, s.id, at, note=note) for s in chosen])
     # The fold may have ignored some (a concurrent pin or rollback won): report the truth.
     after = load_state(settings)
     return [after.snapshot(s.id) for s in chosen if not after.snapshot(s.id).live]
+
+
+def migrate(settings: Settings, *, dry_run: bool = False) -> list[str]:
+    """Restate every record still holding absolute paths with paths relative to the lake (one
+    commit); returns their ids. Reads need no migration: it makes the registry independent of
+    where the lake was when those records were written."""
+    events = _migration_events(load_state(settings))
+    if events and not dry_run:
+        store.append(settings, events)
+    return [e.snapshot_id for e in events]
+
+
+def _append(settings: Settings, state: RegistryState, events: list[Event]) -> None:
+    """Append a change, with the migration of records still in the absolute form in front of
+    it: the registry is rewritten relative by its next change, in the same commit."""
+    store.append(settings, _migration_events(state) + events)
+
+
+def _migration_events(state: RegistryState) -> list[Event]:
+    at = _now()
+    return [
+        Event(
+            MIGRATE,
+            record["table"],
+            sid,
+            at,
+            note="paths relative to the lake",
+            record=stored_record(record, state.lake_root),
+        )
+        for sid, record in state.records.items()
+        if not is_stored_relative(record)
+    ]
 
 
 def _check_gate(
@@ -315,6 +361,7 @@ __all__ = [
     "list_snapshots",
     "live_files",
     "live_versions",
+    "migrate",
     "pin",
     "publish",
     "resolve",

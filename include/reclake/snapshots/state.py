@@ -4,6 +4,9 @@ Events are applied in commit order. The fold enforces the registry's invariants,
 between writers can never break them: the first publish of a (table, version, validation)
 wins and later duplicates become aliases of it; `latest` never points at an expired
 snapshot; pinned snapshots and the one `latest` points to cannot be expired.
+
+A `migrate` event restates a publish record written with absolute paths in the relative form
+(docs/snapshots.md, "Moving a lake"); the original publish event stays, as the audit trail.
 """
 
 from __future__ import annotations
@@ -12,19 +15,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reclake.snapshots.model import EXPIRED, LIVE, Snapshot, from_record
+from reclake.snapshots.model import EXPIRED, LIVE, Snapshot, from_record, is_stored_relative
 
 PUBLISH = "publish"
 SET_LATEST = "latest"
 PIN = "pin"
 UNPIN = "unpin"
 EXPIRE = "expire"
-EVENT_KINDS = (PUBLISH, SET_LATEST, PIN, UNPIN, EXPIRE)
+MIGRATE = "migrate"
+EVENT_KINDS = (PUBLISH, SET_LATEST, PIN, UNPIN, EXPIRE, MIGRATE)
 
 
 @dataclass(frozen=True)
 class Event:
-    """One registry change. `record` is the snapshot's publish record for PUBLISH events."""
+    """One registry change. `record` is the snapshot's publish record for PUBLISH events (and
+    the same record with relative paths for MIGRATE events)."""
 
     kind: str
     table: str
@@ -36,9 +41,12 @@ class Event:
 
 @dataclass
 class RegistryState:
-    """Every snapshot ever published, with the state the events left it in."""
+    """Every snapshot ever published, with the state the events left it in; snapshots are
+    resolved in the lake at `lake_root`."""
 
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> record, publish order
+    lake_root: str
+    # id -> record as stored (relative, or absolute if written before), publish order
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
     alias: dict[str, str] = field(default_factory=dict)  # duplicate publish id -> first id
     by_key: dict[tuple[str, int, str], str] = field(default_factory=dict)
     pinned: dict[str, bool] = field(default_factory=dict)
@@ -53,7 +61,8 @@ class RegistryState:
         """The snapshot with its current pinned flag and status."""
         sid = self.canonical(snapshot_id)
         status = EXPIRED if sid in self.expired_at else LIVE
-        return from_record(self.records[sid], pinned=self.pinned[sid], status=status)
+        record = self.records[sid]
+        return from_record(record, self.lake_root, pinned=self.pinned[sid], status=status)
 
     def snapshots(self, table: str | None = None) -> list[Snapshot]:
         """All snapshots (of one table), in publish order."""
@@ -80,6 +89,8 @@ class RegistryState:
             self.pinned[sid] = False
         elif event.kind == EXPIRE and not expired and not self.is_protected(sid):
             self.expired_at[sid] = event.at
+        elif event.kind == MIGRATE:
+            self._migrate(sid, event.record or {})
 
     def is_protected(self, snapshot_id: str) -> bool:
         """Pinned snapshots and the one `latest` points to never expire."""
@@ -99,10 +110,17 @@ class RegistryState:
         self.by_key[key] = record["id"]
         self.pinned[record["id"]] = bool(record.get("pinned", False))
 
+    def _migrate(self, sid: str, record: dict[str, Any]) -> None:
+        current = self.records[sid]
+        # Only a relative restatement of the same snapshot replaces its record.
+        same = all(record.get(k) == current[k] for k in ("id", "table", "version", "validation_id"))
+        if same and is_stored_relative(record):
+            self.records[sid] = record
 
-def fold(events: Iterable[Event]) -> RegistryState:
-    """The state after applying events in order."""
-    state = RegistryState()
+
+def fold(events: Iterable[Event], lake_root: str) -> RegistryState:
+    """The state after applying events in order, for the lake at `lake_root`."""
+    state = RegistryState(lake_root)
     for event in events:
         state.apply(event)
     return state
