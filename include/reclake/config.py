@@ -68,6 +68,16 @@ class Settings:
     # Long sample builds run in chunks of this many hours (one window computation and one
     # commit each) to bound memory; a month at a time suits the embedded setup.
     samples_chunk_hours: int = 24 * 31
+    # Object store of an s3a:// lake. Endpoint of an S3-compatible server (http://host:port);
+    # empty means AWS S3 itself. Credentials are not settings (they would be printed with the
+    # rest): see reclake.objectstore.Credentials.
+    s3_endpoint: str = ""
+    s3_region: str = "us-east-1"
+    # Path-style requests (http://endpoint/bucket/key): what most S3-compatible servers need.
+    s3_path_style: bool = False
+    # Airflow connection (login = access key id, password = secret key) a task reads when it
+    # runs, when the credentials are not in the environment.
+    s3_conn_id: str = ""
     # Reviewed Great Expectations suite files, one <table>.json each (see docs/quality.md).
     expectations_dir: Path = PROJECT_ROOT / "include" / "expectations"
     # A published snapshot expires this many days after publish unless pinned or `latest`.

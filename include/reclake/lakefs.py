@@ -6,15 +6,20 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from functools import lru_cache
 from typing import Any
 
 from pyarrow import fs as pafs
 
+from reclake import objectstore
+from reclake.config import Settings, load_settings
+
 
 def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
-    """Filesystem and path for a lake URI; s3a:// is Hadoop's name for s3://."""
-    if uri.startswith("s3a://"):
-        uri = "s3://" + uri[len("s3a://") :]
+    """Filesystem and path for a lake URI; s3a:// (Hadoop's name) and s3:// reach the object
+    store configured by the RECLAKE_S3_* settings."""
+    if objectstore.is_s3(uri):
+        return _s3_filesystem(*_s3_key(load_settings())), objectstore.bucket_key(uri)
     filesystem, path = pafs.FileSystem.from_uri(uri)
     if isinstance(filesystem, pafs.LocalFileSystem):
         # Reads map the file instead of copying it out of the page cache: a Parquet scan of
@@ -25,6 +30,24 @@ def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
 
 
 _MAPPED = pafs.LocalFileSystem(use_mmap=True)
+
+
+def _s3_key(settings: Settings) -> tuple:
+    return (
+        settings.s3_endpoint,
+        settings.s3_region,
+        settings.s3_path_style,
+        (objectstore.Credentials.from_env()),
+    )
+
+
+@lru_cache(maxsize=4)
+def _s3_filesystem(
+    endpoint: str, region: str, path_style: bool, credentials: objectstore.Credentials | None
+) -> pafs.FileSystem:
+    # One client per configuration: building an S3 client per file would be slow.
+    settings = Settings(s3_endpoint=endpoint, s3_region=region, s3_path_style=path_style)
+    return objectstore.pyarrow_filesystem(settings, credentials)
 
 
 def exists(uri: str) -> bool:

@@ -12,7 +12,6 @@ import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -21,6 +20,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 
 from reclake.config import PROJECT_ROOT, Settings
 from reclake.contract import EVENTS_DROP
+from reclake.spark import job_jars
 from reclake.spark import spark_conf as reclake_spark_conf
 
 log = logging.getLogger(__name__)
@@ -87,10 +87,14 @@ def shifted(bound: str, hours: int) -> str:
 
 
 def jars_csv(settings: Settings) -> str:
-    """Comma list of the Delta JARs for --jars; empty (with a warning) when not fetched yet."""
-    jars = sorted(str(p) for p in Path(settings.jars_dir).glob("*.jar"))
-    if not jars:
+    """Comma list of the jobs' JARs for --jars; empty (with a warning) when not fetched yet."""
+    try:
+        jars = job_jars(settings)
+    except FileNotFoundError as exc:
         # Parse time must not fail on a fresh clone; the spark-submit fails clearly instead.
+        log.warning("%s", exc)
+        return ""
+    if not jars:
         log.warning("no Delta JARs in %s: run `make setup`", settings.jars_dir)
     return ",".join(jars)
 

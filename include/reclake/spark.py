@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reclake.config import Settings, load_settings
+from reclake.objectstore import Credentials, hadoop_properties, spark_secrets, uses_s3
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -19,6 +20,24 @@ def delta_jars(jars_dir: Path) -> list[str]:
         raise FileNotFoundError(
             f"no Delta JARs in {jars_dir}: run `make setup` (or set RECLAKE_JARS_DIR)"
         )
+    return jars
+
+
+# Under jars/: the S3A connector, its AWS SDK modules and reclake's S3 log store.
+S3A_JARS = "s3a"
+
+
+def job_jars(settings: Settings) -> list[str]:
+    """The JARs every job loads: Delta's, plus the S3A ones when the lake is on an object
+    store (a local lake leaves them out: nothing to load, nothing to ship to executors)."""
+    jars = sorted(str(p) for p in Path(settings.jars_dir).glob("*.jar"))
+    if uses_s3(settings):
+        s3a = sorted(str(p) for p in (Path(settings.jars_dir) / S3A_JARS).glob("*.jar"))
+        if not s3a:
+            raise FileNotFoundError(
+                f"no S3A JARs in {Path(settings.jars_dir) / S3A_JARS}: run `make setup`"
+            )
+        jars += s3a
     return jars
 
 
@@ -67,6 +86,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     if settings.spark_master.startswith("local"):
         conf["spark.driver.bindAddress"] = "127.0.0.1"
         conf["spark.driver.host"] = "127.0.0.1"
+    if uses_s3(settings):
+        conf.update(hadoop_properties(settings))
     return conf
 
 
@@ -83,9 +104,14 @@ def get_spark(app_name: str = "reclake", settings: Settings | None = None) -> Sp
     builder = SparkSession.builder.appName(app_name)
     # spark-submit starts the JVM first and hands Python its gateway port.
     if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        delta_jars(settings.jars_dir)  # a clear error when setup has not run
         builder = builder.master(settings.spark_master).config(
-            "spark.jars", ",".join(delta_jars(settings.jars_dir))
+            "spark.jars", ",".join(job_jars(settings))
         )
-    for key, value in spark_conf(settings).items():
+    conf = spark_conf(settings)
+    if uses_s3(settings):
+        # Set here, in the driver, so they never appear on a spark-submit command line.
+        conf.update(spark_secrets(Credentials.from_env()))
+    for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

@@ -19,7 +19,12 @@ def test_local_lake_files_are_read_through_memory_maps(tmp_path):
     assert pq.read_table(path, filesystem=filesystem).column("x").to_pylist() == [1, 2, 3]
 
 
-def test_s3a_is_read_as_s3():
-    filesystem, path = lakefs.resolve("s3a://bucket/lake/table?region=us-east-1")
+def test_s3a_is_read_as_s3_on_the_configured_store(monkeypatch):
+    monkeypatch.setenv("RECLAKE_S3_ENDPOINT", "http://127.0.0.1:9400")
+    monkeypatch.setenv("RECLAKE_S3_REGION", "eu-west-3")
+    monkeypatch.setenv("RECLAKE_S3_PATH_STYLE", "true")
+    filesystem, path = lakefs.resolve("s3a://bucket/lake/table")
     assert isinstance(filesystem, pafs.S3FileSystem)
     assert path == "bucket/lake/table"
+    assert filesystem.region == "eu-west-3"
+    assert lakefs.resolve("s3://bucket/lake/t2") == (filesystem, "bucket/lake/t2")

@@ -128,9 +128,9 @@ def is_table(table_uri: str) -> bool:
     """True when a Delta table exists at the URI."""
     from deltalake import DeltaTable
 
-    from reclake.snapshots.deltars import rs_uri
+    from reclake.snapshots.deltars import rs_uri, storage_options
 
-    return DeltaTable.is_deltatable(rs_uri(table_uri))
+    return DeltaTable.is_deltatable(rs_uri(table_uri), storage_options=storage_options(table_uri))
 
 
 def _partition(values: dict[str, str | None]) -> Partition:

@@ -15,8 +15,17 @@ def rs_uri(uri: str) -> str:
     return uri
 
 
+def storage_options(uri: str) -> dict[str, str] | None:
+    """delta-rs storage options for a lake URI: the object store's (RECLAKE_S3_* settings and
+    credentials from the environment) for s3a:// and s3://, none for a local lake."""
+    from reclake.config import load_settings
+    from reclake.objectstore import delta_rs_options, is_s3
+
+    return delta_rs_options(load_settings()) if is_s3(uri) else None
+
+
 def open_table(uri: str, version: int | None = None) -> DeltaTable:
     """A delta-rs handle on the table (as of `version` when given)."""
     from deltalake import DeltaTable
 
-    return DeltaTable(rs_uri(uri), version=version)
+    return DeltaTable(rs_uri(uri), version=version, storage_options=storage_options(uri))

@@ -14,7 +14,7 @@ import time
 import pyarrow as pa
 
 from reclake.config import Settings
-from reclake.snapshots.deltars import open_table, rs_uri
+from reclake.snapshots.deltars import open_table, rs_uri, storage_options
 from reclake.snapshots.state import Event
 
 REGISTRY_PATH = "_reclake/snapshots"
@@ -51,7 +51,7 @@ def read_events(settings: Settings) -> list[Event]:
     from deltalake import DeltaTable
 
     uri = rs_uri(registry_uri(settings))
-    if not DeltaTable.is_deltatable(uri):
+    if not DeltaTable.is_deltatable(uri, storage_options=storage_options(uri)):
         return []
     rows = pa.table(open_table(uri).load_cdf(starting_version=0)).to_pylist()
     rows = [r for r in rows if r["_change_type"] == "insert"]
@@ -92,7 +92,7 @@ def append(settings: Settings, events: list[Event]) -> None:
     )
     for attempt in range(COMMIT_RETRIES):
         try:
-            write_deltalake(uri, batch, mode="append")
+            write_deltalake(uri, batch, mode="append", storage_options=storage_options(uri))
             return
         except CommitFailedError:
             if attempt == COMMIT_RETRIES - 1:
@@ -105,10 +105,17 @@ def _ensure_table(uri: str) -> None:
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError
 
-    if DeltaTable.is_deltatable(uri):
+    options = storage_options(uri)
+    if DeltaTable.is_deltatable(uri, storage_options=options):
         return
     try:
-        DeltaTable.create(uri, schema=EVENT_SCHEMA, mode="ignore", configuration=TABLE_CONFIG)
+        DeltaTable.create(
+            uri,
+            schema=EVENT_SCHEMA,
+            mode="ignore",
+            configuration=TABLE_CONFIG,
+            storage_options=options,
+        )
     except DeltaError:
-        if not DeltaTable.is_deltatable(uri):
+        if not DeltaTable.is_deltatable(uri, storage_options=options):
             raise
