@@ -122,11 +122,23 @@ def recompute(
     probe = F.broadcast(
         probe.withColumn("_hour_us", F.col("_time_us") - F.pmod("_time_us", F.lit(US_PER_HOUR)))
     )
-    windows = {e.name: _window_sums(bronze, probe, e, definitions) for e in definitions.entities}
-    labels = _labels(bronze, probe, settings.attribution_window_minutes * 60_000_000)
+    # One scan of bronze serves every query below: the events of the sampled users and items
+    # (labels are actions on sampled items), held while the recompute runs.
+    named = None
+    for e in definitions.entities:
+        mine = F.col(e.key).isin(sorted({t[e.key] for t in truth.values()}))
+        named = mine if named is None else named | mine
+    relevant = bronze.where(named).persist()
+    try:
+        windows = {
+            e.name: _window_sums(relevant, probe, e, definitions) for e in definitions.entities
+        }
+        labels = _labels(relevant, probe, settings.attribution_window_minutes * 60_000_000)
+        items_versions = sorted({v for _, v in dims_versions})
+        categories = _category_plays(spark, settings, relevant, probe, items_versions, definitions)
+    finally:
+        relevant.unpersist()
     user = next(e for e in definitions.entities if e.category_plays)
-    items_versions = sorted({v for _, v in dims_versions})
-    categories = _category_plays(spark, settings, bronze, probe, items_versions, definitions)
     users, items = _dimensions(spark, settings, list(truth.values()), dims_versions)
 
     expected: dict[str, list[dict[str, Any]]] = {}
