@@ -240,9 +240,12 @@ _WORKER = textwrap.dedent(
                 original(*args, **kwargs)
                 die()
             rc._write_json = write
+    shard = {}
+    if mode == "ranks":  # one rank of three each: the first to lock builds the whole entry
+        shard = {"rank": int(os.environ["TEST_RANK"]), "world_size": 3}
     dataset = SnapshotDataset(
         snapshot_id, settings=Settings(lake_root=lake), batch_size=64, shuffle_buffer=500,
-        seed=3, cache_dir=folder,
+        seed=3, cache_dir=folder, **shard,
     )
     open(go + "." + str(os.getpid()), "w").close()
     while not os.path.exists(go):
@@ -272,8 +275,14 @@ def _processes(settings, snap, folder: Path, count: int, mode: str) -> list[dict
     go = folder.parent / f"go-{mode}"
     argv = [sys.executable, "-c", _WORKER, settings.lake_root, str(folder), snap.id, str(go), mode]
     procs = [
-        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(count)
+        subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "TEST_RANK": str(rank)},
+        )
+        for rank in range(count)
     ]
     deadline = time.monotonic() + 120
     while len(list(folder.parent.glob(f"{go.name}.*"))) < count:  # every reader constructed
@@ -287,19 +296,26 @@ def _processes(settings, snap, folder: Path, count: int, mode: str) -> list[dict
     return results
 
 
-@pytest.mark.parametrize("mode", ["epoch", "build_cache"])
+@pytest.mark.parametrize("mode", ["epoch", "ranks", "build_cache"])
 def test_concurrent_processes_build_once_and_read_the_same_batches(lake, tmp_path, mode):
     settings, snap = lake
     folder = tmp_path / "cache"
     runs = _processes(settings, snap, folder, 3, mode)
     assert [r["returncode"] for r in runs] == [0] * 3, [r["stderr"] for r in runs]
     reports = [json.loads(r["out"].splitlines()[-1]) for r in runs]
-    want = _digest(_reader(snap, seed=3, keys=[]))
-    assert {r["digest"] for r in reports} == {want}
+    if mode == "ranks":
+        want = [_digest(_reader(snap, seed=3, keys=[], rank=r, world_size=3)) for r in range(3)]
+        assert [r["digest"] for r in reports] == want
+    else:
+        assert {r["digest"] for r in reports} == {_digest(_reader(snap, seed=3, keys=[]))}
+    sources = sorted(r["source"] for r in reports)
     if mode == "epoch":
-        # Exactly one built; the others read Parquet while it did, or the finished entry.
-        sources = sorted(r["source"] for r in reports)
+        # Exactly one built, writing as its epoch read Parquet; the others read Parquet
+        # meanwhile (its build lasts as long as its training loop), or the finished entry.
         assert sources.count("build") == 1 and set(sources) <= {"build", "cache", "parquet"}
+    elif mode == "ranks":
+        # One rank built the whole entry in one go; the others waited for it and read it.
+        assert sources == ["build", "cache", "cache"]
     else:
         # build_cache() waits for a running builder instead: one built, all read the entry.
         assert sorted(r["built"] for r in reports) == [False, False, True]

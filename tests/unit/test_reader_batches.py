@@ -181,6 +181,22 @@ def test_runs_of_one_order_are_gathered_in_order_whether_adjacent_or_not():
     assert got == want
 
 
+def test_a_gather_split_between_threads_equals_one_thread(monkeypatch):
+    from reclake.reader import batches
+
+    monkeypatch.setattr(batches, "_PARALLEL_ROWS", 4)  # split even this small gather
+    arrays = to_arrays([_table(), _table(100), _table(200)], SPEC)
+    other = to_arrays([_table(300)], SPEC)
+    order = np.array([8, 1, 4, 0, 3, 2, 7, 5, 6])
+    # Row ranges of 3 threads cut across pieces of every kind: index runs, slices, arrays.
+    pieces = [(arrays, order[0:4]), (other, slice(0, 3)), (arrays, order[4:9]), (other, [1])]
+    one, three = gather(pieces), gather(pieces, threads=3)
+    assert list(one) == list(three)
+    for key in one:
+        assert torch.equal(one[key], three[key]), key
+    assert three["user_id"].tolist()[:5] == [212, 11, 111, 10, 310]
+
+
 def test_shared_batch_pickles_as_one_buffer_and_survives_default_convert():
     from torch.utils.data._utils.collate import default_convert
 
@@ -207,8 +223,10 @@ def test_bundle_splits_into_its_batches():
     arrays = to_arrays([_table(), _table(100)], SPEC)
     bundle = gather([(arrays, slice(0, 2)), (arrays, slice(2, 4)), (arrays, np.array([5]))])
     bundle.update({"worker": 0, BUNDLE: [2, 2, 1]})
+    bundle["event"] = np.array(["a", "b", "c", "d", "e"], dtype=object)  # a key column
     parts = split(bundle)
     assert [p["user_id"].tolist() for p in parts] == [[10, 11], [12, 110], [112]]
+    assert [p["event"].tolist() for p in parts] == [["a", "b"], ["c", "d"], ["e"]]
     assert all(p["worker"] == 0 and BUNDLE not in p for p in parts)
     assert parts[1]["sequence"].shape == (2, 3) and parts[1]["dense"].is_contiguous()
 

@@ -33,6 +33,7 @@ import os
 import pickle
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,6 +57,14 @@ ACCESS = "last_access"
 LOCKS = ".locks"
 BUILD_PREFIX = ".build-"
 TRASH_PREFIX = ".trash-"
+# How a build goes, written in its lock file for the processes that find it locked: WHOLE
+# converts every unit in one go (bounded, and it keeps every core busy: better waited for),
+# EPOCH writes the units as a training epoch reads them (as slow as the training loop).
+WHOLE = "whole"
+EPOCH = "epoch"
+# How long a process that finds the lock taken looks for the builder's mode before it reads
+# Parquet instead (the builder writes it right after taking the lock).
+_MODE_SECONDS = 2.0
 # Estimated bytes per row of a key column (object values), for the size check before a build.
 _KEY_BYTES = 32
 
@@ -420,13 +429,15 @@ class ReaderCache:
         schema: pa.Schema,
         estimate_rows: int,
         wait: bool = False,
+        mode: str = WHOLE,
     ) -> Writer | None:
         """The writer of a new entry, holding its build lock; None when another process is
         building it (and not `wait`) or it exists already. Raises CacheError when the entry
         would not fit in the size limit.
 
         With `wait`, blocks until a concurrent builder is done, then returns None if that
-        builder published the entry.
+        builder published the entry. `mode` tells other processes how this build goes
+        (WHOLE or EPOCH, see wait_for_whole_build).
         """
         template = to_arrays([], spec)
         estimate = estimate_rows * row_bytes(template)
@@ -439,6 +450,7 @@ class ReaderCache:
         if fd is None:
             return None
         try:
+            os.pwrite(fd, mode.encode(), 0)  # first: processes finding the lock taken read it
             if self.open(name, material, snapshot.files) is not None:
                 _unlock(fd, name)
                 return None  # built by the process we waited for
@@ -450,6 +462,35 @@ class ReaderCache:
             _unlock(fd, name)
             raise
         return writer
+
+    def wait_for_whole_build(self, name: str) -> bool:
+        """Wait for another process that builds the entry in one go (WHOLE); True once it is
+        done or nobody builds it any more. False at once when the builder writes it through a
+        training epoch (EPOCH: that can take as long as the training, so read Parquet
+        meanwhile) or when this process is the builder."""
+        path = self.root / LOCKS / f"{name}.lock"
+        deadline = time.monotonic() + _MODE_SECONDS
+        while True:
+            try:
+                mode = path.read_text()
+            except OSError:
+                return True
+            if mode == EPOCH:
+                return False
+            if mode == WHOLE:
+                fd = self._lock(name, wait=True) if name not in _held else None
+                if fd is None:
+                    return False
+                _unlock(fd, name)
+                return True
+            # No mode yet: the builder has just taken the lock, or nobody holds it.
+            fd = self._lock(name, wait=False)
+            if fd is not None:
+                _unlock(fd, name)
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
 
     def _lock(self, name: str, wait: bool) -> int | None:
         """The entry's build lock (an flock on its lock file), or None if it is held."""
@@ -637,6 +678,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 def _unlock(fd: int, name: str) -> None:
     with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)  # no build mode left behind for the next process to misread
         fcntl.flock(fd, fcntl.LOCK_UN)
     os.close(fd)
     with _held_lock:

@@ -318,23 +318,28 @@ class SnapshotDataset(IterableDataset):
         entry = self._open_cache()
         if entry is not None:
             return _Cached(entry), "cache"
+        # A stream that reads every unit converts them all anyway: it writes them as they
+        # pass. One stream of several (or a resumed one) reads only some units: it builds the
+        # whole entry first, with every core, then reads its share from it.
+        every_unit = stream.world_size == stream.num_workers == 1 and not skip_rows
+        mode = reader_cache.EPOCH if every_unit else reader_cache.WHOLE
         try:
-            writer = self._cache_writer(wait=False)
+            writer = self._cache_writer(wait=False, mode=mode)
         except reader_cache.CacheError as exc:
             log.warning("%s; reading Parquet", exc)
             return _Parquet(self, threads), "parquet"
         if writer is None:
-            # Another process builds it: read Parquet meanwhile rather than wait for it (or it
-            # has just published it).
+            # Another process builds it. Building it whole, it keeps the cores busy and is
+            # soon done: wait, then read the entry (reading Parquet beside it would only slow
+            # it down). Writing it through a training epoch, it may take as long as the
+            # training: read Parquet meanwhile.
+            self.cache.wait_for_whole_build(self.cache_name)
             entry = self._open_cache()
             if entry is None:
                 return _Parquet(self, threads), "parquet"
             return _Cached(entry), "cache"
-        if stream.world_size == stream.num_workers == 1 and not skip_rows:
-            # This stream converts every unit anyway: write them as they pass.
+        if every_unit:
             return _Parquet(self, threads, writer), "build"
-        # One stream of several (or a resumed one) reads only some units: build the whole
-        # entry first, with every core (the sibling streams read Parquet meanwhile).
         entry = self._build(writer)
         if entry is None:
             return _Parquet(self, threads), "parquet"
@@ -348,7 +353,9 @@ class SnapshotDataset(IterableDataset):
             return None
         return entry
 
-    def _cache_writer(self, wait: bool) -> reader_cache.Writer | None:
+    def _cache_writer(
+        self, wait: bool, mode: str = reader_cache.WHOLE
+    ) -> reader_cache.Writer | None:
         assert self.cache is not None and self.cache_name is not None
         return self.cache.writer(
             self.cache_name,
@@ -358,6 +365,7 @@ class SnapshotDataset(IterableDataset):
             self.schema,
             estimate_rows=sum(u.num_rows for u in self.units),
             wait=wait,
+            mode=mode,
         )
 
     def _build(self, writer: reader_cache.Writer) -> reader_cache.Entry | None:
