@@ -31,6 +31,7 @@ import math
 import mmap
 import os
 import pickle
+import queue
 import shutil
 import threading
 import time
@@ -62,6 +63,8 @@ TRASH_PREFIX = ".trash-"
 # EPOCH writes the units as a training epoch reads them (as slow as the training loop).
 WHOLE = "whole"
 EPOCH = "epoch"
+# Converted windows queued for the writing thread (each one a window's arrays, kept alive).
+_WRITE_AHEAD = 2
 # How long a process that finds the lock taken looks for the builder's mode before it reads
 # Parquet instead (the builder writes it right after taking the lock).
 _MODE_SECONDS = 2.0
@@ -220,8 +223,11 @@ class Entry:
 class Writer:
     """Appends converted units to a `.build-` folder and publishes it as an entry.
 
-    Holds the entry's build lock from creation to finish() or abort(). A disk error (full,
-    permissions) abandons the build with a warning: the reader carries on from Parquet.
+    Holds the entry's build lock from creation to finish() or abort(). The files are written
+    by a thread of their own, up to _WRITE_AHEAD windows behind add(): written in the
+    read-ahead thread, each window's write waited for the next window's decode (5M rows, load
+    about 4: epoch 1 took 0.34x the raw scan instead of the uncached 0.45x). A disk error
+    (full, permissions) abandons the build with a warning: the reader carries on from Parquet.
     """
 
     def __init__(
@@ -257,12 +263,31 @@ class Writer:
                 self._ipc[name_] = (sink, pa.ipc.new_file(sink, schema))
             else:
                 self._files[name_] = open(self.folder / f"{name_}.bin", "wb")  # noqa: SIM115
+        self._queue: queue.Queue[Arrays | None] = queue.Queue(maxsize=_WRITE_AHEAD)
+        self._stop_lock = threading.Lock()
+        self._stopped = False
+        self._failure: str | None = None
+        self._thread = threading.Thread(target=self._write_loop, name="reclake-cache-write")
+        self._thread.daemon = True  # a killed epoch must not wait for its writes
+        self._thread.start()
 
     def add(self, units: Sequence[WorkUnit], counts: Sequence[int], arrays: Arrays) -> None:
         """Append the converted rows of consecutive units (their counts in unit order)."""
         with self._mutex:
             if self.state != "open":
                 return
+            for unit, rows in zip(units, counts, strict=True):
+                index = self._index[unit.path]
+                self._units.append([index, unit.row_group, unit.num_rows, self._rows, rows])
+                self._rows += rows
+        with self._stop_lock:
+            if not self._stopped:
+                self._queue.put(arrays)  # waits while _WRITE_AHEAD windows are unwritten
+
+    def _write_loop(self) -> None:
+        while (arrays := self._queue.get()) is not None:
+            if self._failure is not None or self.state == "aborted":
+                continue  # drain without writing
             try:
                 for key_, array in arrays.items():
                     if key_ in self._ipc:
@@ -271,19 +296,26 @@ class Writer:
                     else:
                         # Converted arrays are C-contiguous: one write of their bytes.
                         self._files[key_].write(memoryview(np.ascontiguousarray(array)).cast("B"))
-            except OSError as exc:
-                self._abort(f"writing failed: {exc}")
-                return
-            for unit, rows in zip(units, counts, strict=True):
-                index = self._index[unit.path]
-                self._units.append([index, unit.row_group, unit.num_rows, self._rows, rows])
-                self._rows += rows
+            except (OSError, pa.ArrowException) as exc:
+                self._failure = f"writing failed: {exc}"
+
+    def _stop_writing(self) -> None:
+        """Let the writing thread finish what is queued, then end it."""
+        with self._stop_lock:
+            if not self._stopped:
+                self._stopped = True
+                self._queue.put(None)
+        self._thread.join()
 
     def finish(self, units: Sequence[WorkUnit]) -> Entry | None:
-        """Publish the entry once every unit was added; returns it opened (None if the build
-        was abandoned)."""
+        """Publish the entry once every unit was added and written; returns it opened (None
+        if the build was abandoned)."""
+        self._stop_writing()
         with self._mutex:
             if self.state != "open":
+                return None
+            if self._failure is not None:
+                self._abort(self._failure)
                 return None
             added = {tuple(u[:2]) for u in self._units}
             if added != {(self._index[u.path], u.row_group) for u in units}:
@@ -302,8 +334,12 @@ class Writer:
     def abort(self, reason: str = "the epoch stopped before every unit was read") -> None:
         """Abandon the build (no-op after finish): its folder is removed, the lock released."""
         with self._mutex:
-            if self.state == "open":
-                self._abort(reason, warn=False)
+            if self.state != "open":
+                return
+            self.state = "aborted"  # the writing thread drops what is still queued
+        self._stop_writing()
+        with self._mutex:
+            self._abort(reason, warn=False)
 
     def _abort(self, reason: str, warn: bool = True) -> None:
         if warn:
