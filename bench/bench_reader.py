@@ -17,7 +17,7 @@ snapshot registry, then measures, each phase in its own subprocess (so peak RSS 
   cache2w    epoch 2 from the cache through SnapshotLoader(num_workers=2); the peak RSS of
              each process is printed too (the maps must be shared, not copied per worker)
   cache1w    epoch 1 with the cache and 2 workers, from an empty cache: one worker builds
-             the whole entry, the other reads its share from Parquet meanwhile
+             the whole entry with both cores, the other waits for it; both then read it
 
 All phases read a warm page cache (one unmeasured scan first). The phases run --repeat times,
 interleaved, and each reports its best run: on a shared machine the best run is the one least
