@@ -25,12 +25,12 @@ def h(hour: int) -> datetime:
 def test_replace_predicates_cover_exactly_the_arrival_hours():
     bronze, quarantine = replace_predicates(h(22), datetime(2026, 11, 21, 2, tzinfo=UTC))
     hours = (
-        "arrival_hour >= timestamp'2026-11-20T22:00:00Z'"
-        " AND arrival_hour < timestamp'2026-11-21T02:00:00Z'"
+        "arrival_hour >= TIMESTAMP '2026-11-20 22:00:00'"
+        " AND arrival_hour < TIMESTAMP '2026-11-21 02:00:00'"
     )
     assert bronze == hours
     assert quarantine == (
-        f"arrival_date >= date'2026-11-20' AND arrival_date <= date'2026-11-21' AND {hours}"
+        f"arrival_date >= DATE '2026-11-20' AND arrival_date <= DATE '2026-11-21' AND {hours}"
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from reclake import contract, io
+from reclake import contract, io, sqltext
 from reclake.config import Settings
 from reclake.hourlog import hours_with_docs, read_hour_docs, write_hour_doc
 from reclake.ingest.log import ingested_hours
@@ -170,7 +170,7 @@ def attribute(impressions: DataFrame, actions: DataFrame, window_minutes: int) -
         (act.request_id == imp.i_request_id)
         & (act.item_id == imp.i_item_id)
         & (act.event_time >= imp.i_time)
-        & (act.event_time <= imp.i_time + F.expr(f"INTERVAL {int(window_minutes)} MINUTES"))
+        & (act.event_time <= imp.i_time + F.expr(sqltext.minutes(int(window_minutes))))
     )
     return imp.join(act, in_window).select("impression_id", "action_id", "action_type", "watch_ms")
 
@@ -267,9 +267,8 @@ def label_impressions(
 
         spec = table("impressions_labeled")
         io.ensure_table(spark, spec, IMPRESSIONS_LABELED_DDL, settings)
-        result = io.replace_where(
-            labeled.drop("_unknown_item"), spec, settings, _hours_predicate(start, end)
-        )
+        hours = sqltext.hour_ranges([(start, end)], "event_hour", "event_date")
+        result = io.replace_where(labeled.drop("_unknown_item"), spec, settings, hours)
     finally:
         events.unpersist()
         if labeled is not None:
@@ -312,16 +311,3 @@ def logged_impressions(settings: Settings, start: datetime, end: datetime) -> in
     if len(docs) != len(list(hours_between(start, end))):
         return None
     return sum(int(d["impressions"]) for d in docs)
-
-
-def _hours_predicate(start: datetime, end: datetime) -> str:
-    """replaceWhere predicate for impression hours [start, end), with the partition bounds."""
-    last = end - timedelta(microseconds=1)
-
-    def ts(dt: datetime) -> str:
-        return dt.strftime("%Y-%m-%d %H:%M:%S")
-
-    return (
-        f"event_date >= DATE'{start.date()}' AND event_date <= DATE'{last.date()}' "
-        f"AND event_hour >= TIMESTAMP'{ts(start)}' AND event_hour < TIMESTAMP'{ts(end)}'"
-    )

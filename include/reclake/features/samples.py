@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from reclake import sqltext
 from reclake.config import Settings
 from reclake.features.definitions import (
     DEFINITIONS,
@@ -35,7 +36,6 @@ from reclake.features.tiles import (
     category_bucket,
     collect_hours,
     dates_of,
-    ranges_predicate,
 )
 from reclake.hourlog import hours_with_docs, write_hour_doc
 from reclake.ingest.log import ingested_hours
@@ -288,7 +288,7 @@ def _build_chunk(
     keep = [n for n, _ in (*SAMPLE_KEYS, *SAMPLE_LABELS)]
     impressions = (
         read_table(spark, table("impressions_labeled"), settings)
-        .filter(F.expr(ranges_predicate(in_hours, "event_hour", "event_date")))
+        .filter(F.expr(sqltext.hour_ranges(in_hours, "event_hour", "event_date")))
         .select(*keep)
         # The labeled table holds a few files per hour: hash the rows over the shuffle
         # partitions so the joins and the write (one stage) keep every core busy to the end.
@@ -319,7 +319,7 @@ def _build_chunk(
         )
         spec = table("training_samples")
         ensure_table(spark, spec, definitions.samples_ddl(), settings)
-        predicate = ranges_predicate(in_hours, "event_hour", "sample_date")
+        predicate = sqltext.hour_ranges(in_hours, "event_hour", "sample_date")
         result = replace_where(samples, spec, settings, predicate)
     finally:
         for v in values.values():

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from reclake import lakefs
+from reclake import lakefs, sqltext
 from reclake.config import Settings
 from reclake.features.definitions import (
     DEFINITIONS,
@@ -39,7 +39,7 @@ from reclake.features.definitions import (
     Entity,
     FeatureDefinitions,
 )
-from reclake.features.tiles import hours_predicate, ranges_predicate, tile_builds
+from reclake.features.tiles import tile_builds
 from reclake.hourlog import hour_doc_uri
 from reclake.io import ensure_table, is_delta_table, read_table, replace_where
 from reclake.maintenance.deltalog import latest_version
@@ -335,7 +335,7 @@ def read_states(
     from pyspark.sql import functions as F
 
     states = read_table(spark, state_spec(entity), settings)
-    return states.filter(F.expr(hours_predicate(hours, "hour", "date")))
+    return states.filter(F.expr(sqltext.hours_in(hours, "hour", "date")))
 
 
 def tile_versions(
@@ -423,7 +423,7 @@ def read_tile_ranges(
     from pyspark.sql import functions as F
 
     tiles = read_table(spark, table(entity.tile_table), settings, version)
-    return tiles.filter(F.expr(ranges_predicate(ranges, "hour", "date")))
+    return tiles.filter(F.expr(sqltext.hour_ranges(ranges, "hour", "date")))
 
 
 def choose_base(
@@ -494,7 +494,7 @@ def interval_windows(
         values[entity.name] = entity_values
         state = nonempty(entity_values.filter(F.col("hour") == F.lit(last)), entity, definitions)
         spec = state_spec(entity)
-        result = replace_where(state, spec, settings, hours_predicate([last], "hour", "date"))
+        result = replace_where(state, spec, settings, sqltext.hours_in([last], "hour", "date"))
         rows[spec.name] = result.rows
     meta = {
         "hour": iso(last),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from reclake import sqltext
 from reclake.config import Settings
 from reclake.features.definitions import (
     DEFINITIONS,
@@ -105,32 +106,6 @@ def dates_of(hours: list[datetime]) -> list[date]:
     return sorted({h.date() for h in hours})
 
 
-def sql_timestamp(h: datetime) -> str:
-    """A UTC time as a Spark SQL timestamp literal (the session time zone is UTC)."""
-    return f"TIMESTAMP '{parse_utc(h):%Y-%m-%d %H:%M:%S}'"
-
-
-def hours_predicate(hours: list[datetime], hour_col: str, date_col: str) -> str:
-    """SQL predicate selecting exactly these hours (with the date partitions, for pruning)."""
-    dates = ", ".join(f"DATE '{d}'" for d in dates_of(hours))
-    stamps = ", ".join(sql_timestamp(h) for h in hours)
-    return f"{date_col} IN ({dates}) AND {hour_col} IN ({stamps})"
-
-
-def ranges_predicate(ranges: list[tuple[datetime, datetime]], hour_col: str, date_col: str) -> str:
-    """SQL predicate selecting the hours of some [lo, hi) ranges, with date bounds for pruning;
-    its size follows the number of ranges, not of hours (long intervals stay one short filter)."""
-    parts = []
-    for lo, hi in ranges:
-        last = parse_utc(hi) - HOUR
-        parts.append(
-            # No BETWEEN: Delta's replaceWhere check cannot resolve it (Spark 4 rewrites it).
-            f"({date_col} >= DATE '{parse_utc(lo).date()}' AND {date_col} <= DATE '{last.date()}' "
-            f"AND {hour_col} >= {sql_timestamp(lo)} AND {hour_col} < {sql_timestamp(hi)})"
-        )
-    return " OR ".join(parts) if parts else "FALSE"
-
-
 def touched_hours(
     spark: SparkSession, settings: Settings, start: datetime, end: datetime
 ) -> list[datetime]:
@@ -191,7 +166,7 @@ def build_tiles(
             continue
         items = read_table(spark, table("items"), settings) if entity.category_plays else None
         tiles = tiles_from_events(events, items, entity, definitions)
-        result = replace_where(tiles, spec, settings, hours_predicate(hours, "hour", "date"))
+        result = replace_where(tiles, spec, settings, sqltext.hours_in(hours, "hour", "date"))
         rows[spec.name], versions[spec.name] = result.rows, result.version
     for h in arrival_hours:
         record_tile_build(settings, h, rebuilt=hours, versions=versions)

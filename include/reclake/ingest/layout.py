@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from string import Formatter
 
+from reclake import sqltext
 from reclake.config import Settings
 from reclake.contract import EVENTS_DROP
-from reclake.timeutil import HOUR, iso, parse_utc
+from reclake.timeutil import parse_utc
 
 # Drops are gzipped JSON lines; plain .jsonl is accepted too (hand-made drops, tests).
 DROP_SUFFIXES = (".jsonl.gz", ".jsonl")
@@ -75,9 +76,8 @@ def replace_predicates(start: datetime, end: datetime) -> tuple[str, str]:
     Bronze gets no event_date bound: old events have no lower bound, and an upper bound would
     depend on the future-skew setting of the run that wrote the rows it must replace.
     """
-    hours = f"arrival_hour >= timestamp'{iso(start)}' AND arrival_hour < timestamp'{iso(end)}'"
-    dates = f"arrival_date >= date'{start.date()}' AND arrival_date <= date'{(end - HOUR).date()}'"
-    return hours, f"{dates} AND {hours}"
+    hours = sqltext.time_range("arrival_hour", start, end)
+    return hours, f"{sqltext.dates_of_range('arrival_date', start, end)} AND {hours}"
 
 
 @dataclass(frozen=True)
