@@ -6,7 +6,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYTHONPATH := $(CURDIR)/include:$(PYTHONPATH)
 
 .PHONY: setup demo test test-slow test-all test-fast lint format bench-ingest bench-features bench-maintenance \
-        bench-reader bench-backfill airflow airflow-stop clean
+        bench-reader bench-backfill airflow airflow-stop cluster cluster-stop clean
 
 setup:
 	@bash scripts/setup.sh
@@ -62,5 +62,13 @@ airflow: setup
 airflow-stop:
 	@bash scripts/airflow.sh stop
 
+# The local multi-process deployment: object store, Spark master + 2 workers, Postgres, Airflow
+# (docs/deploy.md). `source .cluster/env.sh` points a shell at it.
+cluster: setup
+	@bash scripts/cluster.sh start
+
+cluster-stop:
+	@bash scripts/cluster.sh stop
+
 clean:
-	rm -rf lake .airflow spark-warehouse metastore_db derby.log
+	rm -rf lake .airflow .cluster spark-warehouse metastore_db derby.log

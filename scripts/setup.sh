@@ -46,6 +46,36 @@ else
   echo "setup: Delta JARs up to date"
 fi
 
+# Hadoop's S3A connector and the AWS SDK modules it needs (tools/jars/s3a/pom.xml), plus
+# reclake's Delta log store for S3 (tools/logstore/, compiled against Spark's and Delta's JARs),
+# into jars/s3a/: jobs load them only when the lake is on an object store.
+s3a_inputs=$( (cat tools/jars/s3a/pom.xml tools/logstore/src/reclake/delta/*.java; echo "$jar_inputs") \
+  | sha256sum | cut -c1-16)
+if [ "$(cat "$JARS/s3a/.reclake-stamp" 2>/dev/null)" != "$s3a_inputs" ]; then
+  echo "setup: fetching the S3A connector with Maven into $JARS/s3a/, building the S3 log store"
+  rm -rf "$JARS/s3a"
+  mvn -q -B -f tools/jars/s3a/pom.xml dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$PWD/$JARS/s3a"
+  classes=$(mktemp -d)
+  spark_jars=$("$VENV/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')/jars
+  javac -d "$classes" --release 17 -cp "$spark_jars/*:$JARS/*" tools/logstore/src/reclake/delta/*.java
+  jar cf "$JARS/s3a/reclake-logstore.jar" -C "$classes" .
+  rm -rf "$classes"
+  echo "$s3a_inputs" > "$JARS/s3a/.reclake-stamp"
+else
+  echo "setup: S3A JARs up to date"
+fi
+
+# PostgreSQL (Debian package) for the local cluster's Airflow metadata (scripts/cluster.sh).
+if ! command -v pg_ctl > /dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl > /dev/null 2>&1; then
+  echo "setup: installing postgresql with apt-get"
+  SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql > /dev/null
+else
+  echo "setup: postgresql present"
+fi
+
 # A class-data-sharing archive of Spark's classes for local drivers (reclake.jvm_archive):
 # about a fifth less CPU per short job. Rebuilt when the JVM, packages or JARs change.
 cds_inputs=$( (echo "$pip_inputs $jar_inputs"; java -version 2>&1; cat include/reclake/jvm_archive.py) \

@@ -35,6 +35,11 @@ def spark():
 
 
 def pytest_collection_modifyitems(items):
-    """Airflow end-to-end tests first (stable otherwise): under `make test`'s two workers the
-    longest file then starts at once instead of after the Spark files."""
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+    """Airflow end-to-end tests first, then the cluster's (stable otherwise): under `make
+    test`'s workers the longest files then start at once instead of after the Spark files."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("e2e") is None,
+            item.get_closest_marker("cluster") is None,
+        )
+    )

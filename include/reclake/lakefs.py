@@ -33,12 +33,8 @@ _MAPPED = pafs.LocalFileSystem(use_mmap=True)
 
 
 def _s3_key(settings: Settings) -> tuple:
-    return (
-        settings.s3_endpoint,
-        settings.s3_region,
-        settings.s3_path_style,
-        (objectstore.Credentials.from_env()),
-    )
+    credentials = objectstore.Credentials.resolve(settings)
+    return settings.s3_endpoint, settings.s3_region, settings.s3_path_style, credentials
 
 
 @lru_cache(maxsize=4)

@@ -55,6 +55,25 @@ class Credentials:
                 return cls(env[key_var], env[secret_var])
         return None
 
+    @classmethod
+    def resolve(
+        cls, settings: Settings, env: Mapping[str, str] | None = None
+    ) -> Credentials | None:
+        """The pair from the environment, else (inside an Airflow task) from the connection
+        settings.s3_conn_id names; None when neither is configured."""
+        found = cls.from_env(env)
+        if found is not None or not settings.s3_conn_id:
+            return found
+        try:
+            from airflow.sdk import Connection
+        except ImportError:  # the training side runs without Airflow: environment only
+            return None
+        # Airflow masks the password in every task log once it is read.
+        conn = Connection.get(settings.s3_conn_id)
+        if not conn.login or not conn.password:
+            raise ValueError(f"connection {settings.s3_conn_id!r} has no login and password")
+        return cls(conn.login, conn.password)
+
     def env(self) -> dict[str, str]:
         """The pair as the RECLAKE_S3_* variables a child process reads."""
         return {ACCESS_KEY_ENV[0]: self.access_key_id, SECRET_KEY_ENV[0]: self.secret_access_key}
@@ -99,10 +118,10 @@ def spark_secrets(credentials: Credentials | None) -> dict[str, str]:
 
 
 def delta_rs_options(settings: Settings, credentials: Credentials | None = None) -> dict[str, str]:
-    """delta-rs storage options for the object store (credentials from the environment when
-    not given). delta-rs 1.x commits to S3 with conditional PUTs: no locking provider."""
+    """delta-rs storage options for the object store (credentials resolved when not given).
+    delta-rs 1.x commits to S3 with conditional PUTs: no locking provider."""
     scheme, host = _endpoint(settings)
-    credentials = credentials or Credentials.from_env()
+    credentials = credentials or Credentials.resolve(settings)
     options = {
         "AWS_REGION": settings.s3_region,
         "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": str(not settings.s3_path_style).lower(),
@@ -121,7 +140,7 @@ def pyarrow_filesystem(settings: Settings, credentials: Credentials | None = Non
     from pyarrow import fs as pafs
 
     scheme, host = _endpoint(settings)
-    credentials = credentials or Credentials.from_env()
+    credentials = credentials or Credentials.resolve(settings)
     kwargs: dict[str, object] = {"region": settings.s3_region}
     if host:
         kwargs.update(endpoint_override=host, scheme=scheme)
@@ -140,3 +159,13 @@ def bucket_key(uri: str) -> str:
         if uri.startswith(prefix):
             return uri[len(prefix) :]
     raise ValueError(f"not an object-store URI: {uri}")
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """Credentials a child process (spark-submit, a job run with plain Python) needs in its
+    environment when this process read them from an Airflow connection; empty otherwise (a
+    child inherits the environment's own)."""
+    if not uses_s3(settings) or Credentials.from_env() is not None:
+        return {}
+    credentials = Credentials.resolve(settings)
+    return credentials.env() if credentials is not None else {}

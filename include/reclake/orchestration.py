@@ -20,6 +20,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 
 from reclake.config import PROJECT_ROOT, Settings
 from reclake.contract import EVENTS_DROP
+from reclake.objectstore import ACCESS_KEY_ENV, SECRET_KEY_ENV
 from reclake.spark import job_jars
 from reclake.spark import spark_conf as reclake_spark_conf
 
@@ -51,6 +52,7 @@ END = "{{ data_interval_end | ts }}"
 VALIDATION_ID = "{{ ti.xcom_pull(task_ids='validate_training_samples')['id'] }}"
 # Environment passed through to spark-submit (and to the driver on YARN / Kubernetes).
 PASSTHROUGH_ENV = ("SPARK_LOCAL_IP", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "JAVA_HOME")
+CREDENTIAL_ENV = frozenset(ACCESS_KEY_ENV + SECRET_KEY_ENV)
 
 
 def label_lag_hours(settings: Settings) -> int:
@@ -113,7 +115,11 @@ def spark_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return {
         k: v
         for k, v in sorted(environ.items())
-        if (k.startswith("RECLAKE_") or k in PASSTHROUGH_ENV) and v != ""
+        if (k.startswith("RECLAKE_") or k in PASSTHROUGH_ENV)
+        and v != ""
+        # env_vars are rendered and stored with the task instance: credentials reach the
+        # job through the inherited environment or ReclakeSparkSubmitOperator instead.
+        and k not in CREDENTIAL_ENV
     }
 
 
@@ -135,7 +141,7 @@ def spark_job(
 
     With capture_result=True the job's final JSON stdout line becomes the task's XCom.
     """
-    operator_cls = JsonResultSparkSubmitOperator if capture_result else SparkSubmitOperator
+    operator_cls = JsonResultSparkSubmitOperator if capture_result else ReclakeSparkSubmitOperator
     return operator_cls(
         task_id=task_id,
         conn_id=SPARK_CONN_ID,
@@ -182,7 +188,23 @@ class _CapturingSparkSubmitHook(SparkSubmitHook):
         super()._process_spark_submit_log(tee())
 
 
-class JsonResultSparkSubmitOperator(SparkSubmitOperator):
+class ReclakeSparkSubmitOperator(SparkSubmitOperator):
+    """SparkSubmitOperator whose spark-submit gets the object store's credentials when the task
+    read them from an Airflow connection: added to its environment as it starts, never to the
+    rendered (stored) env_vars or the command line."""
+
+    def _get_hook(self) -> SparkSubmitHook:
+        from reclake.config import load_settings
+        from reclake.objectstore import child_env
+
+        hook = super()._get_hook()
+        secrets = child_env(load_settings())
+        if secrets:
+            hook._env_vars = {**(hook._env_vars or {}), **secrets}
+        return hook
+
+
+class JsonResultSparkSubmitOperator(ReclakeSparkSubmitOperator):
     """SparkSubmitOperator that returns the job's final JSON stdout line (pushed to XCom).
 
     The line is read from spark-submit's own output, so it needs client deploy mode (the
@@ -233,11 +255,15 @@ def run_job(
 
     from airflow.sdk.exceptions import AirflowFailException
 
+    from reclake.config import load_settings
+    from reclake.objectstore import child_env
+
     cmd = [sys.executable, job_path(job), *args]
     log.info("running %s", " ".join(cmd))
     lines: list[str] = []
+    env = {**os.environ, **child_env(load_settings())}
     with subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_ROOT
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_ROOT, env=env
     ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:

@@ -111,7 +111,7 @@ def get_spark(app_name: str = "reclake", settings: Settings | None = None) -> Sp
     conf = spark_conf(settings)
     if uses_s3(settings):
         # Set here, in the driver, so they never appear on a spark-submit command line.
-        conf.update(spark_secrets(Credentials.from_env()))
+        conf.update(spark_secrets(Credentials.resolve(settings)))
     for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
