@@ -100,6 +100,17 @@ class Settings:
     # Least recently used entries are evicted to keep the cache within this size.
     reader_cache_max_bytes: int = 20 * 1024**3
 
+    def __post_init__(self) -> None:
+        # Counts, hours, minutes and sizes: negative never makes sense; these need one.
+        for f in fields(self):
+            if f.type not in ("int", int):
+                continue
+            value, least = getattr(self, f.name), 1 if f.name in _AT_LEAST_ONE else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise SettingsError(
+                    f"{ENV_PREFIX}{f.name.upper()}={value!r}: must be a whole number >= {least}"
+                )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from RECLAKE_* environment variables over the embedded defaults."""
@@ -125,6 +136,22 @@ class Settings:
         return f"{self.lake_root}/{relative.strip('/')}"
 
 
+class SettingsError(ValueError):
+    """A RECLAKE_* setting that does not parse as its type or is out of its range."""
+
+
+_AT_LEAST_ONE = frozenset(
+    {
+        "spark_shuffle_partitions",
+        "attribution_window_minutes",
+        "ingest_chunk_hours",
+        "samples_chunk_hours",
+        "maintenance_target_file_bytes",
+        "reader_cache_max_bytes",
+    }
+)
+
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -134,14 +161,14 @@ def _parse(name: str, annotation: object, raw: str) -> object:
     if kind == "bool":
         if raw.lower() in _TRUE | _FALSE:
             return raw.lower() in _TRUE
-        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid bool (true/false)")
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid bool (true/false)")
     try:
         if kind == "int":
             return int(raw)
         if kind == "Path":
             return Path(raw).expanduser().resolve()
-    except ValueError as exc:
-        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from exc
+    except ValueError:
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from None
     return raw
 
 

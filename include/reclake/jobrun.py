@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from reclake.config import Settings, load_settings
+from reclake.config import Settings, SettingsError, load_settings
 from reclake.timeutil import chunks, hours_between, iso, parse_utc
 
 if TYPE_CHECKING:
@@ -128,7 +128,11 @@ def run_spark_job(
     from reclake.spark import get_spark
 
     exit_codes = dict(exit_codes or {ValueError: EXIT_FAILED})
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     spark = get_spark(name, settings)
     try:
         summary = work(spark, settings)

@@ -28,13 +28,17 @@ def floor_hour(dt: datetime) -> datetime:
     return parse_utc(dt).replace(minute=0, second=0, microsecond=0)
 
 
+class IntervalError(ValueError):
+    """An interval that is not a run of whole UTC hours: a usage error at the edge."""
+
+
 def hours_between(start: datetime | str, end: datetime | str) -> Iterator[datetime]:
     """Yield the hour starts in [start, end); both bounds must be whole hours."""
     s, e = parse_utc(start), parse_utc(end)
     if s != floor_hour(s) or e != floor_hour(e):
-        raise ValueError(f"interval bounds must be whole hours, got [{s}, {e})")
+        raise IntervalError(f"interval bounds must be whole hours, got [{s}, {e})")
     if e < s:
-        raise ValueError(f"interval end {e} is before its start {s}")
+        raise IntervalError(f"interval end {e} is before its start {s}")
     h = s
     while h < e:
         yield h

@@ -31,8 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
+    from reclake.config import SettingsError
+    from reclake.timeutil import IntervalError
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (SettingsError, IntervalError) as exc:
+        # A bad RECLAKE_* value or interval is a usage error like a bad argument: exit 2.
+        print(f"reclake: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from reclake import lakefs
 from reclake.config import Settings
 from reclake.ingest import rules, run, transform
-from reclake.ingest.layout import IngestError, block_offsets
+from reclake.ingest.layout import IngestError, block_offsets, readable_files
 from reclake.ingest.log import IMPORT_SOURCE_PREFIX, IngestReport
 from reclake.timeutil import HOUR, chunks, floor_hour, iso
 
@@ -63,29 +63,30 @@ def import_events(
     parsed = run.validated(read_lines(spark, files, now_hour), settings)
     parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        first = first_hour(parsed)
-        if first is None:
-            return _nothing_placed(parsed, root, now_hour)
-        checked = transform.with_lateness(
-            placed(parsed, first, now_hour), settings.allowed_lateness_hours
-        )
-        groups = run.collect_line_groups(checked)
-        # Offsets of whole files: a chunk holds only some lines of a file.
-        offsets = block_offsets(groups)
-        end = max(g.arrival_hour for g in groups) + HOUR
-        passes, hours = [], []
-        for lo, hi in chunks(first, end, chunk_hours or settings.ingest_chunk_hours):
-            lines = run.CheckedLines(
-                checked.where(in_hours(lo, hi)),
-                [g for g in groups if lo <= g.arrival_hour < hi],
-                offsets,
+        with readable_files():
+            first = first_hour(parsed)
+            if first is None:
+                return _nothing_placed(parsed, root, now_hour)
+            checked = transform.with_lateness(
+                placed(parsed, first, now_hour), settings.allowed_lateness_hours
             )
-            chunk, reports = run.commit_chunk(
-                spark, settings, lo, hi, lines, versions, after_write, began, source
-            )
-            began = time.monotonic()
-            passes.append(chunk)
-            hours.extend(reports)
+            groups = run.collect_line_groups(checked)
+            # Offsets of whole files: a chunk holds only some lines of a file.
+            offsets = block_offsets(groups)
+            end = max(g.arrival_hour for g in groups) + HOUR
+            passes, hours = [], []
+            for lo, hi in chunks(first, end, chunk_hours or settings.ingest_chunk_hours):
+                lines = run.CheckedLines(
+                    checked.where(in_hours(lo, hi)),
+                    [g for g in groups if lo <= g.arrival_hour < hi],
+                    offsets,
+                )
+                chunk, reports = run.commit_chunk(
+                    spark, settings, lo, hi, lines, versions, after_write, began, source
+                )
+                began = time.monotonic()
+                passes.append(chunk)
+                hours.extend(reports)
     finally:
         parsed.unpersist()
     return IngestReport(iso(first), iso(end), hours, passes)

@@ -4,8 +4,10 @@ group counts become per-hour counts."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from string import Formatter
@@ -25,6 +27,39 @@ DROPS_FOLDER = EVENTS_DROP.split("/", 1)[0]
 
 class IngestError(RuntimeError):
     """An arrival hour cannot be ingested (missing drop, unexpected file, counts off)."""
+
+
+# Spark's message when a file cannot be read (a truncated gzip, a text file named .gz): the
+# file's URI, and the Java exception that caused it.
+_UNREADABLE = re.compile(r"Encountered error while reading file (\S+?)\.?\s")
+_CAUSE = re.compile(r"Caused by: [\w.$]+?(\w+(?:Exception|Error)): ([^\n]*)")
+
+
+def unreadable_file(error: BaseException) -> IngestError | None:
+    """A one-line IngestError naming the file Spark failed to read and why, or None when the
+    error is not about reading an input file (pure)."""
+    text = str(error)
+    found = _UNREADABLE.search(text)
+    if found is None:
+        return None
+    cause = _CAUSE.search(text)
+    why = f"{cause.group(1)}: {cause.group(2).strip()}" if cause else "unreadable"
+    return IngestError(
+        f"cannot read {found.group(1)} ({why}): the file is damaged (a truncated or mislabelled "
+        "gzip?); deliver it again, or move it out of the drop, and re-run"
+    )
+
+
+@contextmanager
+def readable_files() -> Iterator[None]:
+    """Turn Spark's failure to read an input file into unreadable_file's IngestError."""
+    try:
+        yield
+    except Exception as exc:
+        converted = unreadable_file(exc)
+        if converted is None:
+            raise
+        raise converted from None
 
 
 def drop_relative(arrival_hour: datetime) -> str:

@@ -22,6 +22,7 @@ from reclake.contract import (
 from reclake.timeutil import HOUR
 
 # Reason codes, in the order their rules are checked (first failing rule wins).
+INVALID_UTF8 = "invalid_utf8"
 MALFORMED_JSON = "malformed_json"
 NOT_OBJECT = "not_object"
 MISSING_FIELD = "missing_field"
@@ -31,6 +32,7 @@ OUT_OF_RANGE = "out_of_range"
 BAD_TIMESTAMP = "bad_timestamp"
 FUTURE_TIMESTAMP = "future_timestamp"
 REASONS = (
+    INVALID_UTF8,
     MALFORMED_JSON,
     NOT_OBJECT,
     MISSING_FIELD,
@@ -105,6 +107,9 @@ def future_horizon(arrival_hour: Column, max_future_skew_minutes: int) -> Column
 def _rules(line: Column, max_future_skew_minutes: int):
     """(condition, reason, detail) triples in evaluation order, over the extracted columns."""
     rules: list[tuple[Column, str, Column]] = [
+        # Spark's text reader keeps a line's bytes as they are: without this rule invalid
+        # bytes would reach bronze inside strings (read back as U+FFFD, the data altered).
+        (~F.is_valid_utf8(line), INVALID_UTF8, F.lit("line is not valid UTF-8")),
         (F.col("_v").isNull(), MALFORMED_JSON, F.lit("line is not valid JSON")),
         (~F.ltrim(line).startswith("{"), NOT_OBJECT, F.lit("line is not a JSON object")),
         # parse_json stops after the first value: refuse trailing text and glued records.
@@ -155,9 +160,12 @@ def _rules(line: Column, max_future_skew_minutes: int):
         rules.append((bad, OUT_OF_RANGE, F.lit(f"{name}: must be {bounds}")))
     rules.append(
         (
-            F.col("event_time").isNull(),
+            # Year 0 and before parse, but most readers (Python, pandas) cannot hold them.
+            F.col("event_time").isNull() | (F.year("event_time") < 1),
             BAD_TIMESTAMP,
-            F.lit("event_time: not ISO-8601 with a zone (e.g. 2026-11-20T13:05:09Z)"),
+            F.when(F.col("event_time").isNotNull(), F.lit("event_time: before year 1")).otherwise(
+                F.lit("event_time: not ISO-8601 with a zone (e.g. 2026-11-20T13:05:09Z)")
+            ),
         )
     )
     # Each line's own arrival hour sets its horizon, so one pass validates many drops.

@@ -26,6 +26,7 @@ from reclake.ingest.layout import (
     drop_uri,
     drops_root_uri,
     hour_counts,
+    readable_files,
     reconcile,
     replace_predicates,
     split_event_hours,
@@ -128,9 +129,10 @@ def ingest_chunk(
     # Parse the drops once; every count and both writes read this.
     checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        groups = collect_line_groups(checked)
-        lines = CheckedLines(checked, groups, block_offsets(groups))
-        return commit_chunk(spark, settings, start, end, lines, versions, after_write, began)
+        with readable_files():
+            groups = collect_line_groups(checked)
+            lines = CheckedLines(checked, groups, block_offsets(groups))
+            return commit_chunk(spark, settings, start, end, lines, versions, after_write, began)
     finally:
         checked.unpersist()
 

@@ -126,7 +126,8 @@ def bronze_rows(valid: DataFrame, duplicate_lines: DataFrame) -> DataFrame:
 def quarantine_rows(invalid: DataFrame, offsets: DataFrame) -> DataFrame:
     """The quarantine rows: raw line, true 1-based line number, reason and detail."""
     return invalid.join(F.broadcast(offsets), ["source_file", "block_start"]).select(
-        F.col("value").alias("raw_line"),
+        # Invalid UTF-8 is kept readable (bad bytes as U+FFFD): Parquet strings must be UTF-8.
+        F.make_valid_utf8("value").alias("raw_line"),
         "source_file",
         (F.col("row_id") - F.col("offset") + 1).alias("line_number"),
         "arrival_hour",
