@@ -6,6 +6,11 @@ tests in order:
   Postgres, Airflow on Postgres with the LocalExecutor);
 - concurrent commits: Spark drivers and delta-rs writers append to one table on the object
   store at the same instants, round after round; no commit is lost or overwritten;
+- the pipeline through the DAGs on it: drops land on the object store, `reclake_backfill`
+  (ingest, dims, tiles, labels, samples, validate, audit, publish) and `reclake_maintenance`
+  (optimize, vacuum) run as spark-submits to spark://; the PyTorch reader and the CLI read
+  the snapshot and the tables straight from the object store; the credentials appear in no
+  log and no lake object;
 - `stop` leaves no process behind.
 """
 
@@ -24,11 +29,13 @@ from pathlib import Path
 import pytest
 
 from reclake.config import Settings
+from reclake.timeutil import HOUR, iso
 from tests.e2e.server import (
     REPO,
     Server,
     free_port,
     group_members,
+    param_hour,
     suites_without_drift,
 )
 
@@ -216,6 +223,97 @@ def test_racing_writers_lose_no_commit(cluster):
         f"race: {len(writers)} writers x {ROUNDS} rounds, {len(history)} commits, "
         f"0 lost, {len(retried)} retried after losing a race"
     )
+
+
+def _generate_drops(settings: Settings) -> dict:
+    from reclake.generator import GeneratorConfig, generate
+
+    config = GeneratorConfig(events_per_hour=300, n_users=80, n_items=40)
+    return generate(settings, FIRST, FIRST + ARRIVED * HOUR, config)
+
+
+def test_pipeline_through_the_dags_on_the_cluster(cluster):
+    from reclake import lakefs
+    from reclake.snapshots.registry import list_snapshots
+
+    server = cluster.airflow
+    _generate_drops(cluster.settings)
+    assert lakefs.exists(f"{cluster.settings.landing_uri}/events/date=2026-11-20/hour=00")
+
+    # The backfill: every stage one spark-submit to spark://, then validate, audit, publish.
+    lag = 1  # 1 + 30 min // 60 + lateness 0
+    server.api("/api/v2/dags/reclake_backfill", {"is_paused": False}, method="PATCH")
+    conf = {
+        "start": param_hour(FIRST),
+        "end": param_hour(FIRST + ARRIVED * HOUR),
+        "publish": True,
+    }
+    run_id = server.trigger("reclake_backfill", conf)
+    run = server.wait_run("reclake_backfill", run_id, timeout=1500)
+    states = server.task_states("reclake_backfill", run_id)
+    assert run["state"] == "success", states
+    for task in ("ingest_events", "load_dims", "build_tiles", "label_impressions"):
+        assert states[task] == "success", states
+    assert states["publish_snapshot"] == "success", states
+    ingest_log = server.task_log("reclake_backfill", run_id, "ingest_events")
+    assert f"spark://127.0.0.1:{cluster.env['RECLAKE_CLUSTER_SPARK_PORT']}" in ingest_log
+    (snap,) = list_snapshots(cluster.settings, "training_samples")
+    assert (snap.interval_start, snap.interval_end) == (
+        iso(FIRST),
+        iso(FIRST + (ARRIVED - lag) * HOUR),
+    )
+    assert snap.table_uri.startswith("s3a://") and snap.row_count > 0
+
+    # Maintenance: optimize every hour, vacuum in the run whose interval ends at 00:00.
+    server.api("/api/v2/dags/reclake_maintenance", {"is_paused": False}, method="PATCH")
+    maintenance = server.api(
+        "/api/v2/dags/reclake_maintenance/dagRuns",
+        # A manual run at X covers [X - 1 h, X): this one ends at 00:00, so it vacuums.
+        {"logical_date": "2026-11-21T00:00:00+00:00", "conf": {}},
+    )["dag_run_id"]
+    run = server.wait_run("reclake_maintenance", maintenance, timeout=900)
+    states = server.task_states("reclake_maintenance", maintenance)
+    assert run["state"] == "success", states
+    assert states["optimize"] == states["vacuum"] == "success", states
+
+    # The PyTorch reader reads the snapshot straight from the object store.
+    from reclake.reader import SnapshotDataset
+
+    dataset = SnapshotDataset("training_samples@latest", batch_size=256, seed=0)
+    assert sum(len(batch["label"]) for batch in dataset) == snap.row_count
+
+    # The CLI works against the object store.
+    for args in (["tables"], ["snapshots", "list"]):
+        cli = subprocess.run(
+            [sys.executable, "-m", "reclake.cli", *args],
+            env=cluster.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert cli.returncode == 0, cli.stdout + cli.stderr
+        assert "training_samples" in cli.stdout
+
+    # The credentials are in no log (Airflow's, Spark's, the servers') and no lake object.
+    secret = cluster.secret.encode()
+    offenders = [
+        str(p)
+        for p in cluster.run.rglob("*")
+        if p.is_file()
+        and p.name != "credentials"
+        and p.name != "env.sh"
+        and secret in p.read_bytes()
+    ]
+    assert offenders == []
+    from pyarrow import fs as pafs
+
+    filesystem, bucket = lakefs.resolve(cluster.settings.lake_root.rsplit("/", 1)[0] + "/")
+    objects = filesystem.get_file_info(pafs.FileSelector(bucket, recursive=True))
+    files = [o for o in objects if o.type == pafs.FileType.File]
+    assert files and not [
+        o.path for o in files if secret in filesystem.open_input_stream(o.path).read()
+    ]
 
 
 def test_stop_leaves_no_process_behind(cluster):

@@ -7,7 +7,10 @@ import and start, so one context per lake is created per process and reused.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,10 +100,15 @@ def run_suite(settings: Settings, suite: Suite, df: DataFrame) -> GxRun:
             result_format=suite.result_format,
         )
     )
+    started = time.time()
     outcome = checkpoint.run(batch_parameters={"dataframe": df})
     results = [r.to_json_dict() for run in outcome.run_results.values() for r in run.results]
     index = data_docs_index(settings)
-    return GxRun(bool(outcome.success), results, index if Path(index).exists() else None)
+    if not Path(index).exists():
+        return GxRun(bool(outcome.success), results, None)
+    if not _local_lake(settings):
+        index = _copy_docs_to_lake(settings, Path(index).parent, started)
+    return GxRun(bool(outcome.success), results, index)
 
 
 def _get_or_add(existing: list[Any], name: str, add: Any) -> Any:
@@ -110,11 +118,30 @@ def _get_or_add(existing: list[Any], name: str, add: Any) -> Any:
     return add(name)
 
 
+def _local_lake(settings: Settings) -> bool:
+    return settings.lake_root.startswith("file://")
+
+
 def _local_dir(settings: Settings, relative: str) -> str:
-    """A local folder of the lake; GX's file context and docs site need a plain path."""
-    uri = settings.table_uri(relative)
-    if not uri.startswith("file://"):
-        raise ValueError(f"GX state needs a local lake (file://), got {uri}")
-    path = local_path(uri)
+    """A local folder for GX: the lake's own, or for an object-store lake a work folder on
+    this machine (GX's file context and docs site need a plain path); the Data Docs pages a
+    run writes there are then copied into the lake."""
+    if _local_lake(settings):
+        path = local_path(settings.table_uri(relative))
+    else:
+        key = hashlib.sha256(settings.lake_root.encode()).hexdigest()[:12]
+        path = str(Path(tempfile.gettempdir()) / f"reclake-gx-{key}" / relative)
     Path(path).mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _copy_docs_to_lake(settings: Settings, site: Path, since: float) -> str:
+    """Copy the Data Docs files this run wrote (or rewrote) into <lake>/_reclake/data_docs;
+    returns the index's URI there."""
+    from reclake import lakefs
+
+    target = settings.table_uri(DATA_DOCS_DIR)
+    for file in site.rglob("*"):
+        if file.is_file() and file.stat().st_mtime >= since - 1:
+            lakefs.write_bytes(f"{target}/{file.relative_to(site).as_posix()}", file.read_bytes())
+    return f"{target}/index.html"
