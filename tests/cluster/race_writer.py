@@ -23,13 +23,19 @@ def _at(instant: float) -> None:
 
 def spark_writer(uri: str, name: str, rounds: int, start: float, period: float) -> list[int]:
     """Append through Spark (reclake's session: the S3 conditional-write log store)."""
+    import reclake.spark
     from reclake.spark import get_spark
 
-    spark = get_spark(f"race-{name}")
     control = os.environ.get("RACE_SPARK_LOG_STORE")
     if control:
-        # A control run (docs/deploy.md): Delta's own S3SingleDriverLogStore instead.
-        spark.conf.set("spark.delta.logStore.s3a.impl", control)
+        # A control run (docs/deploy.md) with another log store, e.g. Delta's own
+        # S3SingleDriverLogStore: it must be in the conf the SparkContext starts with.
+        reclake_conf = reclake.spark.spark_conf
+        reclake.spark.spark_conf = lambda settings: {
+            **reclake_conf(settings),
+            "spark.delta.logStore.s3a.impl": control,
+        }
+    spark = get_spark(f"race-{name}")
     done = []
     try:
         for r in range(rounds):
