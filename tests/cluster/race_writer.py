@@ -48,6 +48,41 @@ def spark_writer(uri: str, name: str, rounds: int, start: float, period: float) 
     return done
 
 
+def log_store_writer(uri: str, name: str, rounds: int, start: float, period: float) -> list[int]:
+    """Create commit file r of a fresh log directly through the configured s3a log store, at
+    the same instant as the other writers: exactly one may succeed per round."""
+    from reclake.spark import get_spark
+
+    spark = get_spark(f"race-{name}")
+    jvm, conf = spark._jvm, spark._jsc.hadoopConfiguration()
+    store_class = os.environ.get("RACE_SPARK_LOG_STORE") or spark.conf.get(
+        "spark.delta.logStore.s3a.impl"
+    )
+    # Loaded by Spark's class loader (the JAR came with spark.jars), not py4j's default one.
+    cls = jvm.org.apache.spark.util.Utils.classForName(store_class, True, False)
+    ctor_types = spark.sparkContext._gateway.new_array(jvm.java.lang.Class, 1)
+    ctor_types[0] = conf.getClass()
+    args = spark.sparkContext._gateway.new_array(jvm.java.lang.Object, 1)
+    args[0] = conf
+    store = cls.getConstructor(ctor_types).newInstance(args)
+    won = []
+    try:
+        for r in range(rounds):
+            path = jvm.org.apache.hadoop.fs.Path(f"{uri}/_delta_log/{r:020d}.json")
+            lines = jvm.java.util.ArrayList()
+            lines.add(json.dumps({"writer": name, "round": r}))
+            _at(start + r * period)
+            try:
+                store.write(path, lines.iterator(), False, conf)
+                won.append(r)
+            except Exception as exc:  # py4j wraps the JVM's exception
+                if "FileAlreadyExistsException" not in str(exc):
+                    raise
+    finally:
+        spark.stop()
+    return won
+
+
 def delta_rs_writer(uri: str, name: str, rounds: int, start: float, period: float) -> list[int]:
     """Append through delta-rs (the registry's engine) with reclake's storage options."""
     import pyarrow as pa
@@ -77,7 +112,9 @@ def delta_rs_writer(uri: str, name: str, rounds: int, start: float, period: floa
 def main(argv: list[str]) -> int:
     """Run one writer; print {"writer", "engine", "done"}."""
     engine, uri, name, rounds, start, period = argv
-    writer = spark_writer if engine == "spark" else delta_rs_writer
+    writer = {"spark": spark_writer, "delta-rs": delta_rs_writer, "log-store": log_store_writer}[
+        engine
+    ]
     done = writer(uri, name, int(rounds), float(start), float(period))
     print(json.dumps({"writer": name, "engine": engine, "done": done}), flush=True)
     return 0
