@@ -88,7 +88,7 @@ FILES = [
     ("utf16", "utf16.jsonl", (json.dumps(event("w1")) + "\n").encode("utf-16"), None),
     ("binary", "binary.jsonl", bytes(range(256)) * 4, None),
     ("zero_byte_plain", "empty.jsonl", b"", []),
-    ("zero_byte_gzip", "empty.jsonl.gz", gzip.compress(b""), []),
+    ("zero_byte_gzip", "empty.jsonl.gz", gzip.compress(b"", mtime=0), []),
 ]
 
 
@@ -133,7 +133,11 @@ def test_odd_bytes_and_values_are_quarantined_with_a_reason_or_kept_exactly(spar
 @pytest.mark.parametrize(
     "kind, data, cause",
     [
-        ("truncated_gzip", gzip.compress(raw(event("t1")) + b"\n" * 50)[:30], "EOFException"),
+        (
+            "truncated_gzip",
+            gzip.compress(raw(event("t1")) + b"\n" * 50, mtime=0)[:30],
+            "EOFException",
+        ),
         ("text_named_gz", raw(event("t2")) + b"\n", "not a gzip file"),
     ],
 )
