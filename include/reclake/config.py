@@ -143,7 +143,6 @@ class SettingsError(ValueError):
 _AT_LEAST_ONE = frozenset(
     {
         "spark_shuffle_partitions",
-        "attribution_window_minutes",
         "ingest_chunk_hours",
         "samples_chunk_hours",
         "maintenance_target_file_bytes",

@@ -194,7 +194,7 @@ def test_a_damaged_file_through_the_cli_exits_1_without_a_traceback(settings):
         (["audit", "training_samples@../x"], {}, 2, "unknown snapshot"),
         (["validate", "../events"], {}, 2, "unknown table"),
         (["tables"], {"RECLAKE_SPARK_SHUFFLE_PARTITIONS": "abc"}, 2, "not a valid int"),
-        (["tables"], {"RECLAKE_ATTRIBUTION_WINDOW_MINUTES": "-5"}, 2, ">= 1"),
+        (["tables"], {"RECLAKE_ATTRIBUTION_WINDOW_MINUTES": "-5"}, 2, ">= 0"),
         (["tables"], {"RECLAKE_SPARK_CODEGEN": "maybe"}, 2, "not a valid bool"),
         (["no-such-command"], {}, 2, "invalid choice"),
     ],
