@@ -34,9 +34,7 @@ ROWS = 2500  # 3 daily partitions x 5 row groups of <= 200 rows: 15 units, not a
 
 
 def _publish(settings: Settings, rows: int = ROWS, offset: int = 0):
-    batch = syn.sample_batch(rows, offset=offset, hours=72)
-    version = syn.write_samples(syn.table_uri(settings), batch, row_group_rows=200)
-    return syn.publish_version(settings, version)
+    return syn.publish_samples(settings, rows, offset=offset)
 
 
 @pytest.fixture(scope="module")

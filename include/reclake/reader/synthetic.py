@@ -156,6 +156,16 @@ def publish_version(settings: Settings, version: int) -> object:
     return publish(settings, TABLE, version, result.id)
 
 
+def publish_samples(
+    settings: Settings, rows: int, *, offset: int = 0, hours: int = 72, row_group_rows: int = 200
+) -> object:
+    """Append `rows` synthetic samples as a new training_samples version and publish it."""
+    batch = sample_batch(rows, offset=offset, hours=hours)
+    return publish_version(
+        settings, write_samples(table_uri(settings), batch, row_group_rows=row_group_rows)
+    )
+
+
 def table_uri(settings: Settings) -> str:
     """Where training_samples lives in this lake."""
     from reclake.tables import table
