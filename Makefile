@@ -6,7 +6,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYTHONPATH := $(CURDIR)/include:$(PYTHONPATH)
 
 .PHONY: setup demo test test-slow test-all test-fast lint format bench-ingest bench-features bench-maintenance \
-        bench-reader bench-backfill airflow airflow-stop cluster cluster-stop clean
+        bench-reader bench-backfill soak airflow airflow-stop cluster cluster-stop clean
 
 setup:
 	@bash scripts/setup.sh
@@ -55,6 +55,14 @@ bench-reader: setup
 
 bench-backfill: setup
 	$(PY) bench/bench_backfill.py
+
+# The concurrency soak (docs/reliability.md): the hourly writers, publish, optimize, vacuum,
+# snapshot expire and a training reader at once on one lake, each its own process, for
+# MINUTES minutes; prints commits, retries, failures, rows lost and failed live reads.
+# Not in `make test` (a half-minute sample of it is: tests/soak/test_soak.py).
+MINUTES ?= 10
+soak: setup
+	$(PY) tests/soak/soak.py --minutes $(MINUTES)
 
 airflow: setup
 	@bash scripts/airflow.sh start

@@ -12,6 +12,8 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+# Starts the warning logged before each retry: what `make soak` counts retries by.
+RETRY_LOG_MARKER = "Delta commit conflict"
 
 # Delta's error classes for commit conflicts, for conflicts that reach Python unconverted.
 _CONFLICT_MARKERS = (
@@ -91,7 +93,8 @@ def retry_on_conflict(
             errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
             delay = backoff_seconds(attempt, base_delay, max_delay)
             log.warning(
-                "Delta commit conflict (attempt %d/%d), retry in %.2fs: %s",
+                "%s (attempt %d/%d), retry in %.2fs: %s",
+                RETRY_LOG_MARKER,
                 attempt,
                 attempts,
                 delay,
