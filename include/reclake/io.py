@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from reclake import chaos
 from reclake.config import Settings
 from reclake.tables import TableSpec
 
@@ -120,6 +121,7 @@ def replace_where(
     # each of Spark's history() calls ran jobs, about a second of driver time per write.
     before = latest_version(uri) if is_delta_table(spark, uri) else None
     writer.save(uri)
+    chaos.point("commit")
     commit = open_table(uri).history(1)[0]
     version = int(commit["version"])
     if version == before:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pyarrow import fs as pafs
 
-from reclake import objectstore
+from reclake import chaos, objectstore
 from reclake.config import Settings, load_settings
 
 
@@ -72,6 +72,7 @@ def write_bytes(uri: str, payload: bytes | memoryview) -> None:
     tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
     with filesystem.open_output_stream(tmp) as stream:
         stream.write(payload)
+    chaos.point("document")
     filesystem.move(tmp, path)
 
 

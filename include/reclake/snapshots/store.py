@@ -13,6 +13,7 @@ import time
 
 import pyarrow as pa
 
+from reclake import chaos
 from reclake.config import Settings
 from reclake.snapshots.deltars import open_table, rs_uri, storage_options
 from reclake.snapshots.state import Event
@@ -93,6 +94,7 @@ def append(settings: Settings, events: list[Event]) -> None:
     for attempt in range(COMMIT_RETRIES):
         try:
             write_deltalake(uri, batch, mode="append", storage_options=storage_options(uri))
+            chaos.point("commit")
             return
         except CommitFailedError:
             if attempt == COMMIT_RETRIES - 1:
