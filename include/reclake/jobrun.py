@@ -122,8 +122,9 @@ def run_spark_job(
     """Run `work` with a session; print its summary as one JSON line and return the exit code.
 
     Errors a user can act on (inputs not final yet, bad interval, missing input) exit with
-    their code from `exit_codes` (default: ValueError -> 1) and a one-line message; anything
-    else propagates with its traceback.
+    their code from `exit_codes` (default: ValueError -> 1) and a one-line message, and so do
+    storage faults (a full disk, a denied permission, a damaged table: storage_fault);
+    anything else propagates with its traceback.
     """
     from reclake.spark import get_spark
 
@@ -139,5 +140,19 @@ def run_spark_job(
     except tuple(exit_codes) as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return next(code for kind, code in exit_codes.items() if isinstance(exc, kind))
+    except Exception as exc:
+        return storage_fault(name, exc, settings)
     print(json.dumps(summary, sort_keys=True, default=str))
     return 0
+
+
+def storage_fault(name: str, exc: BaseException, settings: Settings) -> int:
+    """Print a storage fault (reclake.storagefault) as one line and return EXIT_FAILED;
+    re-raise any other error with its traceback."""
+    from reclake.storagefault import describe
+
+    fault = describe(exc, settings.lake_root)
+    if fault is None:
+        raise exc
+    print(f"{name}: {fault}", file=sys.stderr)
+    return EXIT_FAILED

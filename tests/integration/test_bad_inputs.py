@@ -152,10 +152,13 @@ def test_a_damaged_file_fails_the_hour_with_one_line_naming_it(spark, settings, 
         load_ingest_log(settings, H0)
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """The reclake CLI in a subprocess (as users run it), with RECLAKE_* overrides."""
+def cli(
+    *args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    """The reclake CLI in a subprocess (as users run it), with RECLAKE_* overrides; `prefix`
+    is a command that runs it (e.g. setpriv without some capabilities)."""
     return subprocess.run(
-        [sys.executable, "-m", "reclake.cli", *args],
+        [*prefix, sys.executable, "-m", "reclake.cli", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO / "include"), **(env or {})},

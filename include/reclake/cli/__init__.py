@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "reclake.cli.snapshots",
     "reclake.cli.maintenance",
     "reclake.cli.cache",
+    "reclake.cli.doctor",
 )
 
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     from reclake.config import SettingsError
+    from reclake.storagefault import describe
     from reclake.timeutil import IntervalError
 
     args = build_parser().parse_args(argv)
@@ -41,6 +43,19 @@ def main(argv: list[str] | None = None) -> int:
         # A bad RECLAKE_* value or interval is a usage error like a bad argument: exit 2.
         print(f"reclake: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # A full disk, a denied permission or a damaged table: one line naming it, exit 1.
+        fault = describe(exc, _lake_root())
+        if fault is None:
+            raise
+        print(f"reclake: error: {fault}", file=sys.stderr)
+        return 1
+
+
+def _lake_root() -> str:
+    from reclake.config import load_settings
+
+    return load_settings().lake_root
 
 
 if __name__ == "__main__":

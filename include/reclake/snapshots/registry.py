@@ -41,13 +41,18 @@ from reclake.snapshots.state import (
     RegistryState,
     fold,
 )
+from reclake.storagefault import guarded
 from reclake.tables import table as table_spec
 from reclake.timeutil import iso, parse_utc
 
 
 def load_state(settings: Settings) -> RegistryState:
     """The registry's current state (a fold over its event log), resolved in this lake."""
-    return fold(store.read_events(settings), settings.lake_root)
+    # An unreadable or damaged registry is a StorageError, never an empty registry: vacuum
+    # keeps the files of live snapshots only as long as it can read which they are.
+    with guarded(store.registry_uri(settings), settings.lake_root):
+        events = store.read_events(settings)
+    return fold(events, settings.lake_root)
 
 
 def publish(
@@ -226,14 +231,20 @@ def migrate(settings: Settings, *, dry_run: bool = False) -> list[str]:
     where the lake was when those records were written."""
     events = _migration_events(load_state(settings))
     if events and not dry_run:
-        store.append(settings, events)
+        _store(settings, events)
     return [e.snapshot_id for e in events]
 
 
 def _append(settings: Settings, state: RegistryState, events: list[Event]) -> None:
     """Append a change, with the migration of records still in the absolute form in front of
     it: the registry is rewritten relative by its next change, in the same commit."""
-    store.append(settings, _migration_events(state) + events)
+    _store(settings, _migration_events(state) + events)
+
+
+def _store(settings: Settings, events: list[Event]) -> None:
+    """One registry commit; a full or read-only filesystem fails it whole (StorageError)."""
+    with guarded(store.registry_uri(settings), settings.lake_root):
+        store.append(settings, events)
 
 
 def _migration_events(state: RegistryState) -> list[Event]:
