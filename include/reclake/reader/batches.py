@@ -132,25 +132,41 @@ def string_id(value: str) -> int:
     return (int.from_bytes(digest, "little") & _HASH_MASK) or 1
 
 
-def to_arrays(tables: Sequence[pa.Table], spec: BatchSpec, threads: int = 1) -> Arrays:
-    """Convert the rows of several tables into one set of owned numpy arrays (row order kept),
-    in up to `threads` threads, each filling its own range of rows."""
-    n = sum(t.num_rows for t in tables)
-    out: Arrays = {
-        "dense": np.empty((n, len(spec.features)), dtype=spec.numpy_dtype),
-        "label": np.empty(n, dtype=spec.numpy_dtype),
+def array_layout(spec: BatchSpec) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
+    """The converted arrays of a spec, in batch key order: name -> (dtype, shape of a row)."""
+    layout = {
+        "dense": (spec.numpy_dtype, (len(spec.features),)),
+        "label": (spec.numpy_dtype, ()),
     }
     if spec.null_mask:
-        out["dense_null"] = np.zeros((n, len(spec.features)), dtype=bool)
+        layout["dense_null"] = (np.dtype(bool), (len(spec.features),))
     for name in spec.id_columns:
-        out[name] = np.empty(n, dtype=np.int64)
+        layout[name] = (np.dtype(np.int64), ())
     if spec.categorical:
-        out["categorical"] = np.empty((n, len(spec.categorical)), dtype=np.int64)
+        layout["categorical"] = (np.dtype(np.int64), (len(spec.categorical),))
     if spec.sequence:
-        out["sequence"] = np.empty((n, spec.seq_len), dtype=np.int64)
-        out["sequence_len"] = np.empty(n, dtype=np.int64)
+        layout["sequence"] = (np.dtype(np.int64), (spec.seq_len,))
+        layout["sequence_len"] = (np.dtype(np.int64), ())
     for name in spec.keys:
-        out[name] = np.empty(n, dtype=object)
+        layout[name] = (np.dtype(object), ())
+    return layout
+
+
+def to_arrays(
+    tables: Sequence[pa.Table], spec: BatchSpec, threads: int = 1, into: Arrays | None = None
+) -> Arrays:
+    """Convert the rows of several tables into one set of numpy arrays (row order kept), in up
+    to `threads` threads, each filling its own range of rows. Arrays given in `into` (of the
+    right shape; zeroed where a null mask is kept) are filled in place; the rest are new."""
+    n = sum(t.num_rows for t in tables)
+    out: Arrays = {}
+    for name, (dtype, width) in array_layout(spec).items():
+        if into is not None and name in into:
+            out[name] = into[name]
+        elif name == "dense_null":
+            out[name] = np.zeros((n, *width), dtype=dtype)
+        else:
+            out[name] = np.empty((n, *width), dtype=dtype)
     parts, start = [], 0
     for table in tables:
         for batch in table.to_batches():

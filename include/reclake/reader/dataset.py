@@ -424,10 +424,12 @@ class _Parquet:
         spec = self.dataset.spec
         for group in groups:
             tables = self.dataset._read(group)
-            arrays = batches.to_arrays(tables, spec, self.threads)
+            counts = [t.num_rows for t in tables]
+            # Building the cache, the window is converted straight into the entry's files.
+            into = None if self.writer is None else self.writer.reserve(sum(counts))
+            arrays = batches.to_arrays(tables, spec, self.threads, into)
             if self.writer is not None:
-                # In the read-ahead thread: the write overlaps with the batches being cut.
-                self.writer.add(group, [t.num_rows for t in tables], arrays)
+                self.writer.add(group, counts, arrays)
             yield arrays
         if self.writer is not None:
             self.writer.finish(self.dataset.units)
