@@ -3,6 +3,7 @@ for the small JSON documents reclake keeps beside its tables (registry, results,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -11,7 +12,7 @@ from typing import Any
 
 from pyarrow import fs as pafs
 
-from reclake import chaos, objectstore
+from reclake import chaos, objectstore, storagefault
 from reclake.config import Settings, load_settings
 
 
@@ -70,8 +71,18 @@ def write_bytes(uri: str, payload: bytes | memoryview) -> None:
     parent = path.rsplit("/", 1)[0]
     filesystem.create_dir(parent, recursive=True)
     tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
-    with filesystem.open_output_stream(tmp) as stream:
-        stream.write(payload)
+    try:
+        with filesystem.open_output_stream(tmp) as stream:
+            stream.write(payload)
+    except OSError as exc:
+        # A full or read-only filesystem: no partial temp file left, and the error names the
+        # document (pyarrow's does not).
+        with contextlib.suppress(OSError):  # best effort: the folder may refuse that too
+            filesystem.delete_file(tmp)
+        fault = storagefault.describe(exc, load_settings().lake_root, uri)
+        if fault is None:
+            raise
+        raise fault from None
     chaos.point("document")
     filesystem.move(tmp, path)
 

@@ -155,7 +155,7 @@ def first_line(text: str) -> str:
 def _places_in(text: str, lake_root: str) -> list[Place]:
     found = []
     for match in _PATH.finditer(text):
-        candidate = match.group(0)
+        candidate = match.group(0).rstrip(".")  # a path ending a sentence
         if candidate.startswith("file:"):
             candidate = "/" + candidate[len("file:") :].lstrip("/")
         place = place_of(lake_root, candidate) if lakepath.is_absolute(candidate) else None
@@ -170,7 +170,7 @@ _DECORATION = re.compile(r"\x1b\[[0-9;]*m|\u21b3")  # delta-rs colours and arrow
 def _cause_line(text: str, kind: str) -> str:
     match = _SIGNS[kind].search(text)
     line_start = text.rfind("\n", 0, match.start()) + 1 if match else 0
-    line = _DECORATION.sub("", first_line(text[line_start:])).strip()
+    line = _DECORATION.sub("", first_line(text[line_start:])).strip().removeprefix("Caused by: ")
     return line if len(line) <= 200 else line[:197] + "..."
 
 
