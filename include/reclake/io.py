@@ -3,6 +3,7 @@ it wrote and the table version it produced."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,9 @@ from reclake.tables import TableSpec
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
+
+# Delta's session setting for the userMetadata of every commit (replace_where keeps it).
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,27 @@ def set_table_properties(
     return changed
 
 
+def write_tag(session_metadata: str | None) -> str:
+    """The userMetadata of one write: unique, after whatever the session sets there."""
+    own = f"reclake-write:{uuid.uuid4().hex}"
+    return f"{session_metadata} {own}" if session_metadata else own
+
+
+def own_commit(uri: str, before: int | None, tag: str) -> dict | None:
+    """The commit after version `before` that carries `tag` (None: the write made none).
+
+    The newest commit is not always the write's own: OPTIMIZE or a property change may
+    have committed right after it.
+    """
+    from reclake.snapshots.deltars import open_table
+
+    table = open_table(uri)
+    newer = table.version() - (-1 if before is None else before)
+    if newer < 1:
+        return None
+    return next((c for c in table.history(newer) if c.get("userMetadata") == tag), None)
+
+
 def _location(uri: str) -> str:
     # Delta compares LOCATION with Hadoop's qualified form (file:/x): file:///x counts as a
     # different path and fails with DELTA_AMBIGUOUS_PATHS_IN_CREATE_TABLE.
@@ -110,23 +135,28 @@ def replace_where(
     whatever a failed earlier run left. `df` must only hold rows matching the predicate.
     """
     from reclake.maintenance.deltalog import latest_version
-    from reclake.snapshots.deltars import open_table
+    from reclake.maintenance.retry import retry_on_conflict
 
     uri = spec.uri(settings)
+    spark = df.sparkSession
+    tag = write_tag(spark.conf.get(USER_METADATA_CONF, None))
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+    writer = writer.option("userMetadata", tag)
     if spec.partition_by:
         writer = writer.partitionBy(*spec.partition_by)
-    spark = df.sparkSession
     # The version and the commit's metrics are read from the log by delta-rs, in milliseconds;
     # each of Spark's history() calls ran jobs, about a second of driver time per write.
     before = latest_version(uri) if is_delta_table(spark, uri) else None
-    writer.save(uri)
+    # A concurrent commit (OPTIMIZE of the same partitions, vacuum raising the log retention)
+    # fails the write with a conflict: re-running it re-reads the table, and only this
+    # writer writes these rows, so the retry writes what the first attempt would have.
+    retry_on_conflict(lambda: writer.save(uri))
     chaos.point("commit")
-    commit = open_table(uri).history(1)[0]
-    version = int(commit["version"])
-    if version == before:
+    commit = own_commit(uri, before, tag)
+    if commit is None:
         # Nothing to add and nothing matched: Delta skips the commit, so no rows were written.
-        return WriteResult(spec.name, uri, 0, version)
+        return WriteResult(spec.name, uri, 0, latest_version(uri) if before is None else before)
+    version = int(commit["version"])
     if rows is None:
         # From the commit's operation metrics (no re-scan of the data). A replaceWhere on a
         # non-partition column rewrites files: their kept rows count as "copied".

@@ -101,18 +101,20 @@ def writer_figures(role: str, records: Iterable[dict[str, Any]], log_text: str) 
     return figures
 
 
-def expected_ingest(records: Iterable[dict[str, Any]], start: str) -> dict[str, dict[str, int]]:
+def expected_ingest(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
     """Per ingested arrival hour, the bronze and quarantine rows the generator's drop makes.
 
     Each hour is generated on its own, so a redelivered copy of an event first delivered in
     an earlier hour counts as valid there (redelivered_before_start); the ingest, which holds
-    that earlier hour, drops it as a duplicate. The soak's first hour has no earlier one.
+    that earlier hour, drops it as a duplicate. The soak's first hour has no earlier one
+    (hours are spelt alike, so the first in text order is the first in time).
     """
     generated: dict[str, dict[str, int]] = {}
     ingested = set()
+    first = min((r["hour"] for r in records if r["op"] == "generate"), default=None)
     for r in records:
         if r["op"] == "generate":
-            before = 0 if r["hour"] == start else r["redelivered_before_start"]
+            before = 0 if r["hour"] == first else r["redelivered_before_start"]
             generated[r["hour"]] = {
                 "bronze": r["valid_events"] - before,
                 "quarantine": r["quarantine_lines"],
@@ -152,7 +154,7 @@ def reconcile(settings, run_dir: Path, roles: tuple[str, ...]) -> dict[str, Any]
 
     out: dict[str, Any] = {}
     if "ingest" in roles:
-        expected = expected_ingest(read_records(run_dir / "ingest.jsonl"), START)
+        expected = expected_ingest(read_records(run_dir / "ingest.jsonl"))
         for name, table in (("bronze", "events"), ("quarantine", "quarantine_events")):
             want = {h: e[name] for h, e in expected.items()}
             out[name] = lost_and_extra(want, rows_per_hour(settings, table, "arrival_hour"))
@@ -222,7 +224,8 @@ def log_commits(settings) -> Counter:
         if not deltalog.is_table(uri):
             continue
         for commit in open_table(uri).history():
-            tag = str(commit.get("userMetadata") or "")
+            # The session's tag comes first; replace_where adds its own write tag after it.
+            tag = (str(commit.get("userMetadata") or "").split() or [""])[0]
             if tag.startswith(soak_worker.USER_METADATA_PREFIX):
                 found[tag.removeprefix(soak_worker.USER_METADATA_PREFIX)] += 1
     return found
@@ -343,8 +346,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, help="where the lake and the logs go (default: new)")
     parser.add_argument("--grace", type=float, default=300.0, help="seconds for work in flight")
     parser.add_argument("--events-per-hour", type=int, default=3000)
-    parser.add_argument("--retention-minutes", type=float, default=1.0)
+    parser.add_argument("--retention-minutes", type=float, default=5.0)
     parser.add_argument("--keep-last", type=int, default=2)
+    parser.add_argument(
+        "--maintenance-pause", type=float, default=10.0, help="seconds between rounds"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
     roles = tuple(r for r in args.writers.split(",") if r)
@@ -359,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     worker_args = ["--events-per-hour", str(args.events_per_hour)]
     worker_args += ["--retention-minutes", str(args.retention_minutes)]
     worker_args += ["--keep-last", str(args.keep_last)]
+    worker_args += ["--maintenance-pause", str(args.maintenance_pause)]
     codes = run_workers(roles, run_dir, lake, args.minutes, args.grace, worker_args)
 
     from reclake.config import Settings

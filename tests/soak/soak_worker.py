@@ -238,8 +238,11 @@ def digest(event_ids: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(event_ids)).encode()).hexdigest()[:16]
 
 
-def run_maintenance(w: Worker, settings, operation: str, retention_minutes: float) -> None:
-    """Optimize or vacuum every table that exists, table after table, round after round."""
+def run_maintenance(
+    w: Worker, settings, operation: str, retention_minutes: float, pause: float
+) -> None:
+    """Optimize or vacuum every table that exists, table after table, a round every `pause`
+    seconds (hourly and daily in production)."""
     from reclake.maintenance import deltalog
     from reclake.tables import TABLES
 
@@ -252,7 +255,7 @@ def run_maintenance(w: Worker, settings, operation: str, retention_minutes: floa
                     f"{operation} {name}",
                     lambda n=name: work(spark, settings, n, retention_minutes),
                 )
-        w.pause(2)
+        w.pause(pause)
 
 
 def _optimized(spark, settings, name: str, _retention_minutes: float) -> dict[str, Any]:
@@ -347,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthetic-rows", type=int, default=2000)
     parser.add_argument("--retention-minutes", type=float, default=1.0)
     parser.add_argument("--keep-last", type=int, default=2)
+    parser.add_argument("--maintenance-pause", type=float, default=10.0)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
@@ -362,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.role == "synthetic":
         run_synthetic(w, settings, args.synthetic_rows)
     elif args.role in ("optimize", "vacuum"):
-        run_maintenance(w, settings, args.role, args.retention_minutes)
+        run_maintenance(w, settings, args.role, args.retention_minutes, args.maintenance_pause)
     elif args.role == "expire":
         run_expire(w, settings, args.keep_last)
     else:

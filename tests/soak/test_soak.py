@@ -59,7 +59,7 @@ def test_expected_ingest_takes_earlier_hours_redeliveries_off_later_hours():
         {"op": "generate", "hour": "h2", "valid_events": 80, "quarantine_lines": 1,
          "redelivered_before_start": 1},  # never ingested: not expected anywhere
     ]  # fmt: skip
-    assert soak.expected_ingest(records, "h0") == {
+    assert soak.expected_ingest(records) == {
         "h0": {"bronze": 100, "quarantine": 3},
         "h1": {"bronze": 85, "quarantine": 2},
     }
@@ -75,6 +75,7 @@ def test_lost_and_extra_rows_are_counted_per_hour_not_netted():
 def test_soak_sample_loses_nothing_and_never_fails_a_live_read(tmp_path):
     args = ["--minutes", "0.4", "--writers", "synthetic,optimize,vacuum,expire,reader"]
     args += ["--dir", str(tmp_path), "--retention-minutes", "0.1", "--grace", "90", "--json"]
+    args += ["--maintenance-pause", "2"]
     done = subprocess.run(
         [sys.executable, str(SOAK), *args],
         capture_output=True,
