@@ -59,8 +59,9 @@ bench-backfill: setup
 # The concurrency soak (docs/reliability.md): the hourly writers, publish, optimize, vacuum,
 # snapshot expire and a training reader at once on one lake, each its own process, for
 # MINUTES minutes; prints commits, retries, failures, rows lost and failed live reads.
-# Not in `make test` (a half-minute sample of it is: tests/soak/test_soak.py).
-MINUTES ?= 10
+# Not in `make test` (a half-minute sample of it is: tests/soak/test_soak.py). The default
+# is the soak's own (target-specific: `make chaos` reads MINUTES too).
+soak: MINUTES ?= 10
 soak: setup
 	$(PY) tests/soak/soak.py --minutes $(MINUTES)
 
