@@ -11,8 +11,8 @@ driver counts the retries `reclake.maintenance.retry` logs. Roles:
 - features: per ingested arrival hour, build its tiles, then label and sample the hour
   whose inputs that hour made final (Spark);
 - publish: validate, audit and publish training_samples whenever a new hour was sampled;
-- synthetic: append synthetic samples with delta-rs and publish them (no pipeline needed;
-  the CI sample's publisher);
+- synthetic: rewrite training_samples with synthetic rows (delta-rs) and publish each
+  version (no pipeline needed: the CI sample's publisher);
 - optimize, vacuum: maintenance of every table that exists (Spark), vacuum with a short
   retention so that it really deletes during the soak;
 - expire: expire training_samples snapshots beyond the newest few (no JVM);
@@ -209,17 +209,21 @@ def run_publish(w: Worker, settings, start: datetime) -> None:
 
 
 def run_synthetic(w: Worker, settings, rows: int) -> None:
-    """Append synthetic samples with delta-rs and publish each new version."""
+    """Rewrite training_samples with new synthetic rows (delta-rs) and publish each version:
+    every older version's files are then needed by its snapshot alone, so vacuum may delete
+    them as soon as that snapshot expires, and must not a moment before."""
     from reclake.reader import synthetic
 
     offset = 0
     while w.running():
 
-        def append_and_publish(offset: int = offset) -> dict[str, Any]:
-            snap = synthetic.publish_samples(settings, rows, offset=offset, row_group_rows=500)
-            return snapshot_digest(snap, settings)
+        def rewrite_and_publish(offset: int = offset) -> dict[str, Any]:
+            batch = synthetic.sample_batch(rows, offset=offset)
+            uri = synthetic.table_uri(settings)
+            version = synthetic.write_samples(uri, batch, row_group_rows=500, mode="overwrite")
+            return snapshot_digest(synthetic.publish_version(settings, version), settings)
 
-        if w.op("publish", append_and_publish) is not None:
+        if w.op("publish", rewrite_and_publish) is not None:
             offset += rows
         w.pause(2)
 
