@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     from reclake.config import load_settings
     from reclake.quality.results import load_result
     from reclake.snapshots import SnapshotGateError, publish
+    from reclake.storagefault import StorageError
     from reclake.timeutil import iso, parse_utc
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             audit_id=args.audit_id,
             require_audit=True,
         )
-    except (KeyError, SnapshotGateError) as exc:
+    except (KeyError, SnapshotGateError, StorageError) as exc:
         print(f"publish_snapshot: {exc}", file=sys.stderr)
         return 1
     print(

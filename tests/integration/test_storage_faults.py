@@ -12,9 +12,13 @@ the capabilities that let root ignore file modes (the tests skip where neither i
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,11 +26,16 @@ import pytest
 
 from reclake.cli import main
 from reclake.config import Settings
+from reclake.ingest import ingest_events, load_ingest_log
+from reclake.ingest.layout import drop_uri
+from reclake.lakefs import local_path
 from reclake.quality.results import ValidationResult, save_result
 from reclake.reader import synthetic
-from reclake.snapshots import list_snapshots, store
+from reclake.snapshots import list_snapshots, live_files, store
 from reclake.snapshots.deltars import open_table
-from tests.integration.test_bad_inputs import cli, one_line_error
+from reclake.storagefault import StorageError
+from reclake.timeutil import HOUR, iso
+from tests.integration.test_bad_inputs import H0, REPO, cli, event, one_line_error, raw
 
 pytestmark = pytest.mark.integration
 
@@ -113,6 +122,8 @@ def test_half_written_registry_commit_is_one_line_and_repaired_back_to_the_last_
 
     line = one_line_error(reclake(published, "snapshots", "list"), 1)
     assert "snapshot registry (_reclake/snapshots)" in line and "reclake doctor" in line
+    with pytest.raises(StorageError):  # what vacuum asks: an error, never "no snapshots"
+        live_files(published, "training_samples")
     code, out = checkup(reclake, published)
     assert code == 1
     assert "the newest commit _delta_log/00000000000000000002.json is damaged" in out
@@ -247,13 +258,13 @@ def small_fs(tmp_path) -> Path:
 def fill(mount: Path) -> Path:
     """Take every free byte of the filesystem; returns the filler to delete."""
     filler = mount / "filler"
-    with filler.open("wb") as out:
-        try:
-            while True:
-                out.write(b"\0" * 65536)
-                out.flush()
-        except OSError:
-            pass
+    with filler.open("wb", buffering=0) as out:
+        for chunk in (1 << 16, 1 << 12):  # then the last pages
+            try:
+                while True:
+                    out.write(b"\0" * chunk)
+            except OSError:
+                pass
     return filler
 
 
@@ -276,6 +287,10 @@ def test_publish_on_a_full_filesystem_changes_nothing_and_converges_after_space_
     )
     before = registry_state(settings)
     filler = fill(small_fs)
+    # A reclake document on the full disk: named in the error, no partial temp file left.
+    with pytest.raises(StorageError, match=r"lake file _reclake/validations/\S+: the filesys"):
+        save_result(settings, ValidationResult("v2", "training_samples", 1, True, "x"))
+    assert not list(local(settings, "_reclake").rglob(".tmp-*"))
 
     publish = ("snapshots", "publish", "training_samples", "--version", "1")
     line = one_line_error(reclake(settings, *publish, "--validation-id", "v1"), 1)
@@ -290,3 +305,169 @@ def test_publish_on_a_full_filesystem_changes_nothing_and_converges_after_space_
     assert done.returncode == 0, done.stderr
     assert [v for _, v, live in registry_state(settings) if live] == [0, 1]
     assert checkup(reclake, settings)[0] == 0
+
+
+# Spark jobs: the ingest on the lake of a few drops (arrival hours H0 and H1).
+H1 = H0 + HOUR
+JOBS = REPO / "jobs"
+
+
+def job(name: str):
+    """A job module from jobs/ (its main() is what spark-submit runs)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_job", JOBS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def spark_lake(root: Path, landing: Path) -> Settings:
+    return Settings(
+        lake_root=root.as_uri(),
+        landing_root=landing.as_uri(),
+        spark_master="local[2]",
+        spark_shuffle_partitions=2,
+    )
+
+
+def write_drops(settings: Settings) -> None:
+    """Two arrival hours of 30 events each, with a few lines for quarantine."""
+    for n, hour in enumerate((H0, H1)):
+        folder = Path(local_path(drop_uri(settings, hour)))
+        folder.mkdir(parents=True, exist_ok=True)
+        when = (hour + HOUR / 2).strftime("%Y-%m-%dT%H:%M:%SZ")
+        lines = [raw(event(f"e{n}-{i}", event_time=when, user_id=i % 7 + 1)) for i in range(30)]
+        lines += [b"not json", raw(event(f"bad{n}", user_id="7"))]
+        (folder / "part-0.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+
+
+INGESTED = ("bronze/events", "quarantine/events")
+
+
+def content(settings: Settings) -> dict[str, list[str]]:
+    """Every row of the ingest's tables, sorted (content, not versions)."""
+    out = {}
+    for folder in INGESTED:
+        table = open_table(settings.table_uri(folder)).to_pyarrow_table()
+        out[folder] = sorted(json.dumps(r, default=str, sort_keys=True) for r in table.to_pylist())
+    return out
+
+
+def versions(settings: Settings) -> dict[str, int]:
+    return {folder: open_table(settings.table_uri(folder)).version() for folder in INGESTED}
+
+
+def run_ingest(settings: Settings, monkeypatch, capsys, start=H1, end=H1 + HOUR) -> tuple[int, str]:
+    """jobs/ingest_events.py main() in this process (on the tests' SparkSession): exit code and
+    the last line of stderr."""
+    monkeypatch.setenv("RECLAKE_LAKE_ROOT", settings.lake_root)
+    monkeypatch.setenv("RECLAKE_LANDING_ROOT", settings.landing_root)
+    capsys.readouterr()
+    code = job("ingest_events").main(["--start", iso(start), "--end", iso(end)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    return code, lines[-1] if lines else ""
+
+
+@pytest.fixture
+def reference(spark, tmp_path) -> Settings:
+    """A lake that ingested H0 and H1 without any fault (the content a re-run must reach)."""
+    settings = spark_lake(tmp_path / "reference", tmp_path / "landing")
+    write_drops(settings)
+    ingest_events(spark, settings, H0, H1 + HOUR)
+    return settings
+
+
+def test_ingest_on_a_full_filesystem_fails_in_one_line_commits_nothing_and_a_rerun_converges(
+    spark, small_fs, reference, monkeypatch, capsys
+):
+    settings = spark_lake(small_fs / "lake", Path(local_path(reference.landing_root)))
+    ingest_events(spark, settings, H0, H1)
+    before, at = content(settings), versions(settings)
+    filler = fill(small_fs)
+
+    code, line = run_ingest(settings, monkeypatch, capsys)
+    assert code == 1
+    assert re.search(r"table \w+ \((bronze|quarantine)/events\): the filesystem is full", line)
+    assert "free space on it, then re-run" in line
+    assert versions(settings) == at and content(settings) == before  # nothing partial
+    with pytest.raises(KeyError):
+        load_ingest_log(settings, H1)  # the hour is not marked ingested
+
+    filler.unlink()
+    assert run_ingest(settings, monkeypatch, capsys)[0] == 0
+    assert content(settings) == content(reference)
+
+
+@pytest.fixture
+def ingested(spark, reference, tmp_path) -> Settings:
+    """A lake that ingested H0 only (on a normal disk)."""
+    settings = spark_lake(tmp_path / "lake", Path(local_path(reference.landing_root)))
+    ingest_events(spark, settings, H0, H1)
+    return settings
+
+
+@pytest.mark.slow
+def test_ingest_without_write_access_to_bronze_fails_in_one_line(ingested, no_dac):
+    bronze = local(ingested, "bronze/events")
+    folders = [bronze, *[p for p in bronze.rglob("*") if p.is_dir()]]
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        interval = ["--start", iso(H1), "--end", iso(H1 + HOUR)]
+        done = subprocess.run(
+            [*no_dac, sys.executable, str(JOBS / "ingest_events.py"), *interval],
+            capture_output=True,
+            text=True,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(REPO / "include"),
+                "RECLAKE_LAKE_ROOT": ingested.lake_root,
+                "RECLAKE_LANDING_ROOT": ingested.landing_root,
+                "RECLAKE_SPARK_MASTER": "local[1]",
+            },
+            timeout=300,
+        )
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    line = one_line_error(done, 1)
+    assert "table events (bronze/events): permission denied" in line, done.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_bronze_data_file_deleted_fails_the_next_job_and_doctor_repair_plus_reingest_converge(
+    spark, ingested, reference, monkeypatch, capsys, reclake
+):
+    ingest_events(spark, ingested, H1, H1 + HOUR)
+    # A file the H1 ingest wrote: its re-run rewrites H1's rows, so it reads that file.
+    lost = max(local(ingested, "bronze/events").rglob("*.parquet"), key=lambda p: p.stat().st_mtime)
+    lost.unlink()
+    code, line = run_ingest(ingested, monkeypatch, capsys, H1, H1 + HOUR)
+    assert code == 1, line
+    assert "table events (bronze/events): data file" in line and "reclake doctor" in line
+
+    code, out = checkup(reclake, ingested, "--repair", "events")
+    assert "removed 1 missing data file(s)" in out and code == 0, out
+    # Bronze comes back from the landing drops: re-ingest every arrival hour.
+    assert run_ingest(ingested, monkeypatch, capsys, H0, H1 + HOUR)[0] == 0
+    assert content(ingested) == content(reference)
+
+
+@pytest.mark.slow
+def test_bronze_newest_commit_damaged_fails_in_one_line_and_repair_plus_rerun_converge(
+    spark, ingested, reference, monkeypatch, capsys, reclake
+):
+    ingest_events(spark, ingested, H1, H1 + HOUR)
+    log = local(ingested, "bronze/events/_delta_log")
+    newest = max(log.glob("0*.json"))
+    newest.write_bytes(newest.read_bytes()[:100])
+
+    code, line = run_ingest(ingested, monkeypatch, capsys)
+    assert code == 1, line
+    assert "table events (bronze/events): its Delta log" in line and "is damaged" in line
+
+    code, out = checkup(reclake, ingested, "--repair", "events")
+    assert "moved bronze/events/_delta_log/" in out and code == 0, out
+    assert run_ingest(ingested, monkeypatch, capsys)[0] == 0
+    assert content(ingested) == content(reference)

@@ -47,6 +47,7 @@ def run_gate(args: argparse.Namespace, *, app_name: str, as_json: bool = False) 
     from reclake.quality.report import summary_lines
     from reclake.quality.validate import validate_table
     from reclake.spark import get_spark
+    from reclake.storagefault import StorageError, describe
 
     settings = load_settings()
     try:
@@ -60,7 +61,11 @@ def run_gate(args: argparse.Namespace, *, app_name: str, as_json: bool = False) 
             end=args.end,
             baseline_id=args.baseline,
         )
-    except (KeyError, ValueError, OSError, PySparkException) as exc:
+    except (KeyError, ValueError, OSError, PySparkException, StorageError) as exc:
+        fault = describe(exc, settings.lake_root)
+        if fault is not None:  # a full disk, a denied permission, a damaged table
+            print(f"validate: {fault}", file=sys.stderr)
+            return EXIT_FAILED
         # KeyError quotes its message; show it plain.
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"validate: {message}", file=sys.stderr)

@@ -40,7 +40,8 @@ def unreadable_file(error: BaseException) -> IngestError | None:
     error is not about reading an input file (pure)."""
     text = str(error)
     found = _UNREADABLE.search(text)
-    if found is None:
+    if found is None or not found.group(1).endswith(DROP_SUFFIXES):
+        # Not a drop: a table's own file (missing, damaged) is a storage fault, not bad input.
         return None
     cause = _CAUSE.search(text)
     why = f"{cause.group(1)}: {cause.group(2).strip()}" if cause else "unreadable"

@@ -25,7 +25,11 @@ def storage_options(uri: str) -> dict[str, str] | None:
 
 
 def open_table(uri: str, version: int | None = None) -> DeltaTable:
-    """A delta-rs handle on the table (as of `version` when given)."""
+    """A delta-rs handle on the table (as of `version` when given); a damaged or unreadable
+    log is a StorageError naming the table (delta-rs's own error names no file)."""
     from deltalake import DeltaTable
 
-    return DeltaTable(rs_uri(uri), version=version, storage_options=storage_options(uri))
+    from reclake.storagefault import guarded
+
+    with guarded(uri):
+        return DeltaTable(rs_uri(uri), version=version, storage_options=storage_options(uri))
