@@ -25,7 +25,8 @@ except ImportError:
 def main(argv: list[str] | None = None) -> int:
     """Run the job; returns the process exit code."""
     from reclake.config import load_settings
-    from reclake.features.dims import DimsError, dims_up_to_date, load_dims
+    from reclake.features.dims import DimsError, dims_up_to_date, load_dims, load_summary
+    from reclake.jobrun import storage_fault
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="reload even if nothing changed")
@@ -43,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     except DimsError as exc:
         print(f"load_dims: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        return storage_fault("load_dims", exc, settings)
     summary = {name: {"rows": r.rows, "version": r.version} for name, r in results.items()}
+    # Records that lost to a later one of their key are counted, not lost silently.
+    summary["superseded"] = load_summary(settings)["superseded"]
     print(json.dumps(summary, sort_keys=True))
     return 0
 

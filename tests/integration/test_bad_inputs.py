@@ -216,3 +216,75 @@ def test_a_damaged_file_through_the_cli_exits_1_without_a_traceback(settings):
 def test_bad_cli_arguments_and_settings_give_one_line(settings, args, env, code, says):
     done = cli(*args, env={"RECLAKE_LAKE_ROOT": settings.lake_root, **env})
     assert says in one_line_error(done, code)
+
+
+def dim_line(**record) -> str:
+    return json.dumps(record)
+
+
+def user(uid: int, country: str, signup: str = "2026-01-01T00:00:00Z") -> str:
+    return dim_line(
+        user_id=uid, country=country, device="ios", age_bucket="18-24", signup_time=signup
+    )
+
+
+def item(iid: int, category: str, created: str = "2026-01-01T00:00:00Z") -> str:
+    return dim_line(
+        item_id=iid, category=category, duration_ms=1000, creator_id=3, created_at=created
+    )
+
+
+# Dimension records that conflict (docs/labels.md, *Dedupe by key*): one row per key, the latest
+# signup_time / created_at wins, ties go to the file whose name sorts last, then the later line.
+# Losers are superseded, counted (not quarantined: they are valid records, just older).
+DIM_FILES = {
+    ("dims/users", "users-001.jsonl"): [
+        user(1, "US"),  # loses to users-002 (same signup: the later file wins)
+        user(2, "FR", signup="2026-03-01T00:00:00Z"),  # wins: the latest signup_time
+    ],
+    ("dims/users", "users-002.jsonl"): [
+        user(1, "DE"),
+        user(2, "IT", signup="2026-02-01T00:00:00Z"),  # later file, older record: loses
+        user(3, "ES"),
+        user(3, "ES"),  # the same record twice: superseded, no conflict
+    ],
+    ("dims/items", "items-001.jsonl"): [
+        item(5, "music"),
+        item(5, "news"),  # two categories, one time, one drop: the later line wins
+        item(6, "sports", created="2025-01-01T00:00:00Z"),  # loses to the newer record
+        item(6, "comedy", created="2026-06-01T00:00:00+02:00"),  # an offset, still newer
+    ],
+}
+
+
+def test_conflicting_dimension_records_keep_one_deterministic_winner_and_are_counted(
+    spark, settings
+):
+    from reclake.features.dims import load_dims, load_summary
+
+    for (folder, name), lines in DIM_FILES.items():
+        path = Path(local_path(f"{settings.landing_uri}/{folder}")) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+    results = load_dims(spark, settings)
+
+    def table_rows(name: str, columns: str) -> list[tuple]:
+        df = spark.read.format("delta").load(settings.table_uri(f"dims/{name}"))
+        return sorted(tuple(r) for r in df.selectExpr(*columns.split()).collect())
+
+    assert table_rows("users", "user_id country source_file") == [
+        (1, "DE", "dims/users/users-002.jsonl"),
+        (2, "FR", "dims/users/users-001.jsonl"),
+        (3, "ES", "dims/users/users-002.jsonl"),
+    ]
+    assert table_rows("items", "item_id category") == [(5, "news"), (6, "comedy")]
+    assert results["quarantine_dims"].rows == 0  # valid records are never quarantined
+    counts = load_summary(settings)["superseded"]
+    assert counts == {
+        "users": {"superseded": 3, "conflicting_keys": 2},
+        "items": {"superseded": 2, "conflicting_keys": 2},
+    }
+    # Lines read = rows kept + superseded + quarantined, per dimension.
+    for dim, kept in (("users", results["users"].rows), ("items", results["items"].rows)):
+        lines = sum(len(v) for (folder, _), v in DIM_FILES.items() if folder == f"dims/{dim}")
+        assert lines == kept + counts[dim]["superseded"]

@@ -12,7 +12,7 @@ import pytest
 
 from reclake import contract, io, lakefs
 from reclake.config import PROJECT_ROOT
-from reclake.features.dims import DimsError, dims_up_to_date, load_dims
+from reclake.features.dims import DimsError, dims_up_to_date, load_dims, load_summary
 from reclake.tables import table
 
 pytestmark = pytest.mark.integration
@@ -125,6 +125,10 @@ def test_load_dims_validates_dedupes_and_reloads_idempotently(spark, settings):
     # Counts reconcile: 10 user lines = 2 kept + 2 superseded + 6 quarantined; 5 item lines =
     # 2 kept + 1 superseded + 2 quarantined.
     assert (first["users"].rows, first["items"].rows, first["quarantine_dims"].rows) == (2, 2, 8)
+    assert load_summary(settings)["superseded"] == {
+        "users": {"superseded": 2, "conflicting_keys": 2},
+        "items": {"superseded": 1, "conflicting_keys": 1},
+    }
 
     # Same drop again: same content, new versions, nothing doubled.
     users_before = _users(spark, settings)

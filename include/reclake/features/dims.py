@@ -127,10 +127,15 @@ def dims_up_to_date(settings: Settings) -> dict | None:
     return None
 
 
-def _record_load(settings: Settings, drops: dict, results: dict[str, io.WriteResult]) -> None:
+def _record_load(
+    settings: Settings,
+    drops: dict,
+    results: dict[str, io.WriteResult],
+    superseded: dict[str, dict[str, int]],
+) -> None:
     marker = settings.table_uri(LOADED_MARKER)
     versions = {name: results[name].version for name in LOADED_TABLES}
-    lakefs.write_json(marker, {"drops": drops, "versions": versions})
+    lakefs.write_json(marker, {"drops": drops, "versions": versions, "superseded": superseded})
 
 
 def drop_files(settings: Settings, dim: DimSpec) -> list[str]:
@@ -239,6 +244,31 @@ def latest_per_key(valid: DataFrame, dim: DimSpec) -> DataFrame:
     return valid.withColumn("_rank", F.row_number().over(order)).where("_rank = 1").drop("_rank")
 
 
+def superseded_counts(valid: DataFrame, dim: DimSpec) -> dict[str, int]:
+    """How many valid records lost to another record of their key (`superseded`: lines read =
+    rows kept + superseded + quarantined), and how many keys had records that disagree on a
+    value (`conflicting_keys`; a repeated identical record supersedes without conflicting)."""
+    from pyspark.sql import functions as F
+
+    values = [f.name for f in dim.fields if f.name != dim.key]
+    per_key = valid.groupBy(dim.key).agg(
+        F.count(F.lit(1)).alias("records"), F.countDistinct(F.struct(*values)).alias("versions")
+    )
+    totals = per_key.agg(
+        F.coalesce(F.sum(F.col("records") - 1), F.lit(0)).alias("superseded"),
+        F.count(F.when(F.col("versions") > 1, True)).alias("conflicting_keys"),
+    ).first()
+    return {
+        "superseded": int(totals["superseded"]),
+        "conflicting_keys": int(totals["conflicting_keys"]),
+    }
+
+
+def load_summary(settings: Settings) -> dict:
+    """What the last load recorded: drop files, table versions, superseded counts per dim."""
+    return lakefs.read_json(settings.table_uri(LOADED_MARKER))
+
+
 def quarantine_rows(parsed: DataFrame, dim: DimSpec) -> DataFrame:
     """The failed lines in quarantine/dims shape."""
     from pyspark.sql import functions as F
@@ -267,8 +297,10 @@ def load_dims(spark: SparkSession, settings: Settings) -> dict[str, io.WriteResu
     results = {
         "quarantine_dims": io.replace_where(quarantine, q_spec, settings, f"dim IN ({dim_list})")
     }
+    superseded = {}
     for name, dim in dims.items():
         valid = parsed[name].where(F.col("reason").isNull())
+        superseded[name] = superseded_counts(valid, dim)
         latest = _conform(latest_per_key(valid, dim), dim.ddl)
         # An all-bad drop must not wipe a good table.
         if latest.limit(1).count() == 0:
@@ -276,7 +308,7 @@ def load_dims(spark: SparkSession, settings: Settings) -> dict[str, io.WriteResu
         spec = table(name)
         io.ensure_table(spark, spec, dim.ddl, settings)
         results[name] = io.replace_where(latest, spec, settings, "true")
-    _record_load(settings, drops, results)
+    _record_load(settings, drops, results, superseded)
     return results
 
 
