@@ -6,7 +6,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYTHONPATH := $(CURDIR)/include:$(PYTHONPATH)
 
 .PHONY: setup demo test test-slow test-all test-fast lint format bench-ingest bench-features bench-maintenance \
-        bench-reader bench-backfill soak airflow airflow-stop cluster cluster-stop clean
+        bench-reader bench-backfill soak chaos airflow airflow-stop cluster cluster-stop clean
 
 setup:
 	@bash scripts/setup.sh
@@ -56,6 +56,12 @@ bench-reader: setup
 bench-backfill: setup
 	$(PY) bench/bench_backfill.py
 
+# Kill every job (its whole process tree) at random moments, re-run it, compare the lake with a
+# run never killed (docs/reliability.md, "Crashes"). `make chaos TRIALS=3 JOBS=ingest,vacuum`.
+chaos: setup
+	$(PY) bench/chaos.py $(if $(TRIALS),--trials $(TRIALS)) $(if $(JOBS),--jobs $(JOBS)) \
+		$(if $(SEED),--seed $(SEED)) $(if $(MINUTES),--minutes $(MINUTES))
+
 # The concurrency soak (docs/reliability.md): the hourly writers, publish, optimize, vacuum,
 # snapshot expire and a training reader at once on one lake, each its own process, for
 # MINUTES minutes; prints commits, retries, failures, rows lost and failed live reads.
@@ -80,4 +86,4 @@ cluster-stop:
 	@bash scripts/cluster.sh stop
 
 clean:
-	rm -rf lake .airflow .cluster spark-warehouse metastore_db derby.log
+	rm -rf lake .airflow .cluster .chaos spark-warehouse metastore_db derby.log
