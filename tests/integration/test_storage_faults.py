@@ -471,3 +471,21 @@ def test_bronze_newest_commit_damaged_fails_in_one_line_and_repair_plus_rerun_co
     assert "moved bronze/events/_delta_log/" in out and code == 0, out
     assert run_ingest(ingested, monkeypatch, capsys)[0] == 0
     assert content(ingested) == content(reference)
+
+
+@pytest.mark.slow
+def test_bronze_damaged_checkpoint_fails_in_one_line_and_repair_reads_the_json_commits(
+    spark, ingested, reference, monkeypatch, capsys, reclake
+):
+    open_table(ingested.table_uri("bronze/events")).create_checkpoint()
+    (checkpoint,) = local(ingested, "bronze/events/_delta_log").glob("*.checkpoint.parquet")
+    checkpoint.write_bytes(checkpoint.read_bytes()[:300])
+
+    code, line = run_ingest(ingested, monkeypatch, capsys)
+    assert code == 1, line
+    assert "table events (bronze/events): its Delta log" in line and "is damaged" in line
+
+    code, out = checkup(reclake, ingested, "--repair", "events")
+    assert "checkpoint.parquet to _reclake/doctor/" in out and code == 0, out
+    assert run_ingest(ingested, monkeypatch, capsys)[0] == 0
+    assert content(ingested) == content(reference)
