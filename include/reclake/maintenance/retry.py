@@ -1,5 +1,6 @@
-"""Retry Delta commit conflicts with exponential backoff: one helper for maintenance and
-for writers that run beside it (optimistic concurrency means the loser retries)."""
+"""Retry Delta commit conflicts with exponential backoff: one helper for maintenance, for
+the writers that run beside it and for the snapshot registry's delta-rs commits (optimistic
+concurrency means the loser retries)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ _CONFLICT_MARKERS = (
     "ConcurrentWriteException",
     "MetadataChangedException",
     "ProtocolChangedException",
+    # delta-rs (the snapshot registry): a commit that lost its version to a concurrent one.
+    "CommitFailedError",
 )
 
 
@@ -49,10 +52,9 @@ def conflict_types() -> tuple[type[BaseException], ...]:
 
 def is_conflict(exc: BaseException) -> bool:
     """True when `exc` is a Delta commit conflict, i.e. retrying the operation may succeed."""
-    if isinstance(exc, conflict_types()):
-        return True
+    # The text first: a delta-rs conflict (the JVM-free registry) needs no pyspark import.
     text = f"{type(exc).__name__}: {exc}"
-    return any(marker in text for marker in _CONFLICT_MARKERS)
+    return any(marker in text for marker in _CONFLICT_MARKERS) or isinstance(exc, conflict_types())
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, jitter: float = 0.5) -> float:

@@ -9,7 +9,6 @@ a publish (snapshot record + `latest` move) is all-or-nothing.
 from __future__ import annotations
 
 import json
-import time
 
 import pyarrow as pa
 
@@ -73,7 +72,6 @@ def read_events(settings: Settings) -> list[Event]:
 def append(settings: Settings, events: list[Event]) -> None:
     """Append events in ONE commit; retries when concurrent writers conflict."""
     from deltalake import write_deltalake
-    from deltalake.exceptions import CommitFailedError
 
     if not events:
         return
@@ -91,15 +89,15 @@ def append(settings: Settings, events: list[Event]) -> None:
         },
         schema=EVENT_SCHEMA,
     )
-    for attempt in range(COMMIT_RETRIES):
-        try:
-            write_deltalake(uri, batch, mode="append", storage_options=storage_options(uri))
-            chaos.point("commit")
-            return
-        except CommitFailedError:
-            if attempt == COMMIT_RETRIES - 1:
-                raise
-            time.sleep(0.05 * 2**attempt)
+
+    def commit() -> None:
+        write_deltalake(uri, batch, mode="append", storage_options=storage_options(uri))
+        chaos.point("commit")
+
+    # Lazy: the maintenance package imports the registry (vacuum keeps snapshots' files).
+    from reclake.maintenance.retry import retry_on_conflict
+
+    retry_on_conflict(commit, attempts=COMMIT_RETRIES, base_delay=0.05, max_delay=6.4)
 
 
 def _ensure_table(uri: str) -> None:
