@@ -46,7 +46,8 @@ from pathlib import Path
 from reclake.config import Settings
 from reclake.reader import synthetic as syn
 
-TARGET_VS_RAW = 0.8
+# The uncached reader's old 0.8x target was withdrawn by issue 22 (the gold table keeps one
+# column per feature); its ratio is printed as the first-epoch reference.
 TARGET_VS_NAIVE = 20.0
 # Issue 22: epoch 2 from the cache >= 2x the raw scan (3x the aim); epoch 1 building it >= 0.45x.
 TARGET_CACHED_VS_RAW = 2.0
@@ -155,7 +156,7 @@ def phase_reader(
 
     from reclake.reader import SnapshotLoader
 
-    options = {} if cache_dir is None else {"cache_dir": cache_dir}
+    options = {"cache": False} if cache_dir is None else {"cache_dir": cache_dir}
     dataset = _dataset(snapshot_id, settings, **options)
     start = time.perf_counter()
     rows = 0
@@ -265,23 +266,28 @@ def report(results: dict[str, dict], total_rows: int) -> None:
         print(f"{name:<11}{rate:>12,.0f}{mbs:>8,.0f}{cpu:>14}{rss:>13,.0f}  {note}")
     speed = {k: r["rows"] / r["seconds"] for k, r in results.items()}
     print()
-    # (phase, target against the raw scan; None: shown for comparison only)
+    # (phase, target against the raw scan, or a note: shown for comparison only)
+    uncached = "(uncached: the first-epoch reference)"
     against_raw = [
-        ("reader0", TARGET_VS_RAW),
-        ("reader2", TARGET_VS_RAW),
-        ("reader2dl", None),
+        ("reader0", uncached),
+        ("reader2", uncached),
+        ("reader2dl", "(plain DataLoader, for comparison)"),
         ("cache1", TARGET_BUILD_VS_RAW),
         ("cache1w", TARGET_BUILD_VS_RAW),
         ("cache2", TARGET_CACHED_VS_RAW),
         ("cache2w", TARGET_CACHED_VS_RAW),
     ]
     lines = [(f"{n} / raw scan", speed[n] / speed["raw"], t) for n, t in against_raw if n in speed]
+    for built, plain in (("cache1", "reader0"), ("cache1w", "reader2")):
+        if built in speed and plain in speed:
+            note = "(what building the cache leaves of the uncached epoch)"
+            lines.append((f"{built} / {plain}", speed[built] / speed[plain], note))
     readers = [speed[k] for k in ("reader0", "reader2") if k in speed]
     if readers and "naive" in speed:
         lines.append(("best reader / naive", max(readers) / speed["naive"], TARGET_VS_NAIVE))
     for label, value, target in lines:
-        if target is None:
-            print(f"{label:<22}{value:>8.2f}x   (plain DataLoader, for comparison)")
+        if isinstance(target, str):
+            print(f"{label:<22}{value:>8.2f}x   {target}")
             continue
         verdict = "ok" if value >= target else "BELOW TARGET"
         aim = f" (aim {AIM_CACHED_VS_RAW}x)" if target == TARGET_CACHED_VS_RAW else ""

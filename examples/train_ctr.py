@@ -93,7 +93,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     train_set = SnapshotDataset(
         snapshot, settings=settings, filter=train_filter, drop_last=True, **common, **cache
     )
-    eval_set = SnapshotDataset(snapshot, filter=eval_filter, shuffle=False, **common)
+    eval_set = SnapshotDataset(
+        snapshot, settings=settings, filter=eval_filter, shuffle=False, cache=False, **common
+    )
 
     model = CTRModel(len(train_set.feature_names))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)

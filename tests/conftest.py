@@ -18,6 +18,7 @@ def settings(tmp_path) -> Settings:
         lake_root=(tmp_path / "lake").as_uri(),
         spark_master="local[2]",
         spark_shuffle_partitions=2,
+        reader_cache_dir=tmp_path / "reader-cache",
     )
 
 

@@ -92,9 +92,10 @@ class Settings:
     # Minimum delta.logRetentionDuration, so Spark time travel to live snapshots keeps working.
     delta_log_retention_days: int = 60
     # Training reader's snapshot cache (docs/training.md "Snapshot cache"): SnapshotDataset
-    # caches its converted form when this is on or it is given cache=True. Off by default: a
-    # single pass (evaluation, audits) would pay the cache's writes for nothing.
-    reader_cache: bool = False
+    # caches its converted form on first read unless this is off or it is given cache=False.
+    # On by default: building costs epoch 1 about an eighth of its speed, every later epoch
+    # then runs at 2-4x a Parquet scan; single passes (evaluation) turn it off.
+    reader_cache: bool = True
     # A local folder (never the lake): memory maps want a fast local disk.
     reader_cache_dir: Path = field(default_factory=_user_cache_dir)
     # Least recently used entries are evicted to keep the cache within this size.

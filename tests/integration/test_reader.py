@@ -46,6 +46,8 @@ def _table(settings: Settings, version: int, filter=None):
 
 def _reader(snapshot, **kwargs) -> SnapshotDataset:
     options = {"batch_size": 64, "shuffle_buffer": 500, "keys": ["event_id"], **kwargs}
+    if "cache_dir" not in options:
+        options.setdefault("cache", False)  # the Parquet path unless a test asks for the cache
     return SnapshotDataset(snapshot, **options)
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,8 @@ def lake(tmp_path_factory):
 
 def _reader(snapshot, **kwargs) -> SnapshotDataset:
     options = {"batch_size": 64, "shuffle_buffer": 500, "keys": ["event_id"], **kwargs}
+    if "cache_dir" not in options:
+        options.setdefault("cache", False)  # the Parquet path unless a test asks for the cache
     return SnapshotDataset(snapshot, **options)
 
 
@@ -426,5 +429,9 @@ def test_the_cache_is_on_when_configured_and_off_when_asked(lake, tmp_path):
     on = SnapshotDataset(snap.id, settings=configured)
     assert on.cache is not None and on.cache.root == tmp_path
     assert SnapshotDataset(snap.id, settings=configured, cache=False).cache is None
-    assert SnapshotDataset(snap.id, settings=settings).cache is None  # off by default
-    assert SnapshotDataset(snap.id, settings=settings, cache_dir=tmp_path).cache is not None
+    default = SnapshotDataset(snap.id, settings=settings)  # on by default, configured folder
+    assert default.cache is not None and default.cache.root == settings.reader_cache_dir
+    off = replace(settings, reader_cache=False)
+    assert SnapshotDataset(snap.id, settings=off).cache is None
+    assert SnapshotDataset(snap.id, settings=off, cache=True).cache is not None
+    assert SnapshotDataset(snap.id, settings=off, cache_dir=tmp_path).cache is not None

@@ -271,7 +271,8 @@ def test_cache_settings_come_typed_from_the_environment(tmp_path):
     from reclake.config import Settings
 
     default = Settings.from_env({})
-    assert not default.reader_cache and default.reader_cache_dir.parts[-2:] == ("reclake", "reader")
+    assert default.reader_cache and default.reader_cache_dir.parts[-2:] == ("reclake", "reader")
+    assert Settings.from_env({"RECLAKE_READER_CACHE": "false"}).reader_cache is False
     env = {
         "RECLAKE_READER_CACHE": "true",
         "RECLAKE_READER_CACHE_DIR": str(tmp_path / "c"),

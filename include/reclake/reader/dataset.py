@@ -484,7 +484,8 @@ def _cache(
     folder: str | os.PathLike[str] | None,
     max_bytes: int | None,
 ) -> reader_cache.ReaderCache | None:
-    """The reader's cache: on when asked for (cache=True or a cache_dir) or configured."""
+    """The reader's cache: on unless turned off (cache=False, or RECLAKE_READER_CACHE=false
+    without cache=True or a cache_dir)."""
     if cache is False:
         return None
     config = settings or load_settings()
