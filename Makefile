@@ -20,8 +20,10 @@ demo: setup
 # Files go out in collection order (e2e first, see tests/conftest.py), not most-tests-first.
 # Tests marked slow (exhaustive variants: every hour re-run, crash points, ...) are left out
 # to keep CI under 30 minutes; `make test-slow` runs them, `make test-all` runs everything.
+# Four workers on two cores: most of the run waits on servers and spark-submit start-ups
+# (a CI run with three used the CPU about half of its wall time).
 test: setup
-	$(VENV)/bin/pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=30 -m "not slow"
+	$(VENV)/bin/pytest -n 4 --dist loadfile --no-loadscope-reorder --durations=30 -m "not slow"
 
 test-slow: setup
 	$(VENV)/bin/pytest -n 2 --dist loadfile --durations=30 -m slow

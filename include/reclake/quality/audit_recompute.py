@@ -109,7 +109,10 @@ def recompute(
         .withColumn("_t_us", F.unix_micros("event_time"))
     )
     keys = spark.createDataFrame([(p.event_id,) for p in probes], "event_id STRING")
-    truth = _impressions(bronze, F.broadcast(keys))
+    # An impression lives in its own event_date: 1-2 of the look-back's dates, not all 8.
+    # A sampled row whose time was moved to another day is then not found: still a mismatch.
+    own = sorted({_at(t).date() for p in probes for t in (p.time_us, p.hour_us)})
+    truth = _impressions(bronze.where(F.col("event_date").isin(own)), F.broadcast(keys))
     if not truth:
         return {}, len(dates)
     probe = spark.createDataFrame(
