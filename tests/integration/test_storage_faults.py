@@ -110,6 +110,9 @@ def test_doctor_says_ok_per_table_on_a_healthy_lake(published, reclake):
     assert lines["training_samples"] == "ok" and lines["snapshot_registry"] == "ok"
     assert lines["events"] == "absent"  # never written: not a fault
     assert out.rstrip().endswith("ok: no storage fault found")
+    report = json.loads(reclake(published, "doctor", "--json").stdout)
+    assert report["problems"] == 0
+    assert {f["table"]: f["status"] for f in report["findings"]}["training_samples"] == "ok"
 
 
 def test_half_written_registry_commit_is_one_line_and_repaired_back_to_the_last_whole_change(
