@@ -20,26 +20,12 @@ from reclake.ingest import IngestError, ingest_events, load_ingest_log
 from reclake.ingest.layout import drop_uri
 from reclake.lakefs import local_path
 from reclake.timeutil import HOUR
+from tests.integration.test_ingest import event
 
 pytestmark = pytest.mark.integration
 
 H0 = datetime(2026, 11, 20, 0, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[2]
-
-
-def event(event_id: str, **overrides) -> dict:
-    """A valid impression at 2026-11-20T00:10Z with fields overridden."""
-    record = {
-        "event_id": event_id,
-        "event_type": "impression",
-        "event_time": "2026-11-20T00:10:00Z",
-        "user_id": 7,
-        "item_id": 9,
-        "request_id": "r1",
-        "position": 3,
-    }
-    record.update(overrides)
-    return record
 
 
 def raw(record: dict) -> bytes:

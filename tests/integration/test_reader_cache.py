@@ -28,14 +28,9 @@ from reclake.reader import SnapshotDataset, SnapshotLoader
 from reclake.reader import synthetic as syn
 from reclake.reader.cache import BUILD_PREFIX, ReaderCache
 from reclake.snapshots import rollback
+from tests.integration.test_reader import ROWS, _publish, _reader
 
 pytestmark = pytest.mark.integration
-
-ROWS = 2500  # 3 daily partitions x 5 row groups of <= 200 rows: 15 units, not a multiple of 4
-
-
-def _publish(settings: Settings, rows: int = ROWS, offset: int = 0):
-    return syn.publish_samples(settings, rows, offset=offset)
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +38,6 @@ def lake(tmp_path_factory):
     """One published snapshot shared by the tests that only read it."""
     settings = Settings(lake_root=(tmp_path_factory.mktemp("cache") / "lake").as_uri())
     return settings, _publish(settings)
-
-
-def _reader(snapshot, **kwargs) -> SnapshotDataset:
-    options = {"batch_size": 64, "shuffle_buffer": 500, "keys": ["event_id"], **kwargs}
-    if "cache_dir" not in options:
-        options.setdefault("cache", False)  # the Parquet path unless a test asks for the cache
-    return SnapshotDataset(snapshot, **options)
 
 
 def _epoch(dataset: SnapshotDataset, workers: int = 0, loader: str = "snapshot") -> list[dict]:
