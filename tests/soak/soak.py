@@ -365,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, help="where the lake and the logs go (default: new)")
     parser.add_argument("--grace", type=float, default=300.0, help="seconds for work in flight")
     parser.add_argument("--events-per-hour", type=int, default=3000)
-    parser.add_argument("--retention-minutes", type=float, default=3.0)
+    parser.add_argument("--retention-minutes", type=float, default=5.0)
     parser.add_argument("--keep-last", type=int, default=2)
     parser.add_argument(
         "--maintenance-pause", type=float, default=10.0, help="seconds between rounds"

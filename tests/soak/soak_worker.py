@@ -10,7 +10,7 @@ driver counts the retries `reclake.maintenance.retry` logs. Roles:
 - ingest: per arrival hour, generate its drops, load dims, ingest the hour (Spark);
 - features: per ingested arrival hour, build its tiles, then label and sample the hour
   whose inputs that hour made final (Spark);
-- publish: validate, audit and publish training_samples whenever a new hour was sampled;
+- publish: validate, audit and publish the hours sampled since the last snapshot;
 - synthetic: rewrite training_samples with synthetic rows (delta-rs) and publish each
   version (no pipeline needed: the CI sample's publisher);
 - optimize, vacuum: maintenance of every table that exists (Spark), vacuum with a short
@@ -77,9 +77,17 @@ class Worker:
 
 
 def error_line(exc: BaseException) -> str:
-    """The error as one line: its type and the first line of its message."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
+    """The error as one line: its type and first message line; for an error from the JVM
+    (whose Python message is only "An error occurred while calling ...") the Java
+    exception's own line after it."""
+    from reclake.storagefault import error_text
+
+    lines = [line.strip().removeprefix(": ") for line in error_text(exc).splitlines()]
+    lines = [line for line in lines if line]
+    line = lines[0] if lines else type(exc).__name__
+    if line.startswith("Py4JJavaError") and len(lines) > 1:
+        line = f"{line} {lines[1]}"
+    return line if len(line) <= 400 else line[:397] + "..."
 
 
 def spark_session(role: str):
@@ -162,7 +170,8 @@ def run_features(w: Worker, settings, start: datetime) -> None:
 
 
 def run_publish(w: Worker, settings, start: datetime) -> None:
-    """Validate, audit and publish every hour sampled so far, whenever a new one was."""
+    """Validate, audit and publish the hours sampled since the last snapshot, as soon as
+    there are any (reclake_training_snapshot publishes an interval the same way)."""
     from reclake.features.samples import sampled_hours
     from reclake.quality.audit import audit_version
     from reclake.quality.validate import validate_table
@@ -170,15 +179,15 @@ def run_publish(w: Worker, settings, start: datetime) -> None:
     from reclake.timeutil import HOUR, iso
 
     spark = spark_session(w.role)
-    published_through = None
+    begin = start  # each snapshot: the hours sampled since the previous one
     while w.running():
-        hours = sampled_hours(settings, start, start + timedelta(days=365))
-        if not hours or max(hours) == published_through:
+        hours = sampled_hours(settings, begin, begin + timedelta(days=365))
+        if not hours:
             w.pause(3)
             continue
         end = max(hours) + HOUR
 
-        def gate_and_publish(end: datetime = end) -> dict[str, Any]:
+        def gate_and_publish(start: datetime = begin, end: datetime = end) -> dict[str, Any]:
             result = validate_table(spark, settings, SAMPLES, start=start, end=end)
             if not result.success:
                 raise RuntimeError(f"validation {result.id} failed: {result.failures[:3]}")
@@ -202,10 +211,10 @@ def run_publish(w: Worker, settings, start: datetime) -> None:
                 audit_id=audit.id,
                 require_audit=True,
             )
-            return {"end": iso(end), **snapshot_digest(snap, settings)}
+            return {"start": iso(start), "end": iso(end), **snapshot_digest(snap, settings)}
 
         if w.op("publish", gate_and_publish) is not None:
-            published_through = max(hours)
+            begin = end
 
 
 def run_synthetic(w: Worker, settings, rows: int) -> None:
