@@ -13,6 +13,7 @@ faults and reclake doctor*; `repair` applies the ones that need no backup.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -169,8 +170,6 @@ def _listing(uri: str) -> set[str] | None:
 
 def _not_writable(uri: str, files: set[str]) -> str | None:
     """The first folder of a local table this process may not write in (None: all can)."""
-    import os
-
     if not uri.startswith("file:"):
         return None  # object stores grant per request; a denied write shows in the job
     root = lakefs.local_path(uri).rstrip("/")
