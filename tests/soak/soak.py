@@ -255,6 +255,9 @@ def worker_env(lake: Path, suites: Path) -> dict[str, str]:
     env.update(
         RECLAKE_LAKE_ROOT=str(lake),
         RECLAKE_EXPECTATIONS_DIR=str(suites),
+        # Labels 2 hours after arrival instead of 3: the first snapshot comes an arrival hour
+        # sooner (about a minute of a 10-minute soak on the loaded 2-core machine).
+        RECLAKE_ALLOWED_LATENESS_HOURS="1",
         RECLAKE_SPARK_MASTER="local[2]",
         RECLAKE_SPARK_DRIVER_MEMORY="1g",
         RECLAKE_SPARK_SHUFFLE_PARTITIONS="2",
@@ -366,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grace", type=float, default=300.0, help="seconds for work in flight")
     parser.add_argument("--events-per-hour", type=int, default=3000)
     parser.add_argument("--retention-minutes", type=float, default=5.0)
-    parser.add_argument("--keep-last", type=int, default=2)
+    parser.add_argument("--keep-last", type=int, default=1)
     parser.add_argument(
         "--maintenance-pause", type=float, default=10.0, help="seconds between rounds"
     )

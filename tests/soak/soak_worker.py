@@ -15,7 +15,7 @@ driver counts the retries `reclake.maintenance.retry` logs. Roles:
   version (no pipeline needed: the CI sample's publisher);
 - optimize, vacuum: maintenance of every table that exists (Spark), vacuum with a short
   retention so that it really deletes during the soak;
-- expire: expire training_samples snapshots beyond the newest few (no JVM);
+- expire: expire training_samples snapshots beyond the newest `--keep-last` (no JVM);
 - reader: epochs of the PyTorch SnapshotDataset over training_samples@latest (no JVM).
 """
 
@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events-per-hour", type=int, default=3000)
     parser.add_argument("--synthetic-rows", type=int, default=2000)
     parser.add_argument("--retention-minutes", type=float, default=1.0)
-    parser.add_argument("--keep-last", type=int, default=2)
+    parser.add_argument("--keep-last", type=int, default=1)
     parser.add_argument("--maintenance-pause", type=float, default=10.0)
     args = parser.parse_args(argv)
     logging.basicConfig(
