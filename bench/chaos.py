@@ -580,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh:
         shutil.rmtree(root, ignore_errors=True)
     prepared = prepare(root, jobs, log=lambda m: print(f"chaos: {m}", flush=True))
-    built = (root / "commit").read_text() if (root / "commit").exists() else None
+    built = (root / "commit").read_text().strip() if (root / "commit").exists() else None
     if built is None:
         (root / "commit").write_text(built := head_commit())
     if built != head_commit():
