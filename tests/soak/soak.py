@@ -255,9 +255,6 @@ def worker_env(lake: Path, suites: Path) -> dict[str, str]:
     env.update(
         RECLAKE_LAKE_ROOT=str(lake),
         RECLAKE_EXPECTATIONS_DIR=str(suites),
-        # Labels 2 hours after arrival instead of 3: the first snapshot comes an arrival hour
-        # sooner (about a minute of a 10-minute soak on the loaded 2-core machine).
-        RECLAKE_ALLOWED_LATENESS_HOURS="1",
         RECLAKE_SPARK_MASTER="local[2]",
         RECLAKE_SPARK_DRIVER_MEMORY="1g",
         RECLAKE_SPARK_SHUFFLE_PARTITIONS="2",
