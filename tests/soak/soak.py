@@ -45,6 +45,7 @@ import soak_worker  # noqa: E402
 from reclake.maintenance.retry import RETRY_LOG_MARKER  # noqa: E402
 
 FULL = ("ingest", "features", "publish", "optimize", "vacuum", "expire", "reader")
+# The CI sample's writers: no pipeline, so a snapshot is published within seconds.
 SAMPLE = ("synthetic", "optimize", "vacuum", "expire", "reader")
 START = "2026-11-20T00:00Z"
 

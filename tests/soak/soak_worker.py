@@ -92,10 +92,11 @@ def error_line(exc: BaseException) -> str:
 
 def spark_session(role: str):
     """reclake's session, tagging every commit it makes with the writer's name."""
+    from reclake.io import USER_METADATA_CONF
     from reclake.spark import get_spark
 
     spark = get_spark(f"soak-{role}")
-    spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", USER_METADATA_PREFIX + role)
+    spark.conf.set(USER_METADATA_CONF, USER_METADATA_PREFIX + role)
     return spark
 
 
