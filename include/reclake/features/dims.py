@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import reduce
 from typing import TYPE_CHECKING
 
 from reclake import contract, io, lakefs
@@ -244,24 +245,22 @@ def latest_per_key(valid: DataFrame, dim: DimSpec) -> DataFrame:
     return valid.withColumn("_rank", F.row_number().over(order)).where("_rank = 1").drop("_rank")
 
 
-def superseded_counts(valid: DataFrame, dim: DimSpec) -> dict[str, int]:
-    """How many valid records lost to another record of their key (`superseded`: lines read =
-    rows kept + superseded + quarantined), and how many keys had records that disagree on a
-    value (`conflicting_keys`; a repeated identical record supersedes without conflicting)."""
+def superseded_counts(valid: DataFrame, dim: DimSpec) -> DataFrame:
+    """One row (lazy): `dim`, how many valid records lost to another record of their key
+    (`superseded`: lines read = rows kept + superseded + quarantined), and how many keys had
+    records that disagree on a value (`conflicting_keys`; a repeated identical record
+    supersedes without conflicting)."""
     from pyspark.sql import functions as F
 
     values = [f.name for f in dim.fields if f.name != dim.key]
     per_key = valid.groupBy(dim.key).agg(
         F.count(F.lit(1)).alias("records"), F.countDistinct(F.struct(*values)).alias("versions")
     )
-    totals = per_key.agg(
+    return per_key.agg(
+        F.lit(dim.name).alias("dim"),
         F.coalesce(F.sum(F.col("records") - 1), F.lit(0)).alias("superseded"),
         F.count(F.when(F.col("versions") > 1, True)).alias("conflicting_keys"),
-    ).first()
-    return {
-        "superseded": int(totals["superseded"]),
-        "conflicting_keys": int(totals["conflicting_keys"]),
-    }
+    )
 
 
 def load_summary(settings: Settings) -> dict:
@@ -297,10 +296,10 @@ def load_dims(spark: SparkSession, settings: Settings) -> dict[str, io.WriteResu
     results = {
         "quarantine_dims": io.replace_where(quarantine, q_spec, settings, f"dim IN ({dim_list})")
     }
-    superseded = {}
+    counts = []
     for name, dim in dims.items():
         valid = parsed[name].where(F.col("reason").isNull())
-        superseded[name] = superseded_counts(valid, dim)
+        counts.append(superseded_counts(valid, dim))
         latest = _conform(latest_per_key(valid, dim), dim.ddl)
         # An all-bad drop must not wipe a good table.
         if latest.limit(1).count() == 0:
@@ -308,6 +307,15 @@ def load_dims(spark: SparkSession, settings: Settings) -> dict[str, io.WriteResu
         spec = table(name)
         io.ensure_table(spark, spec, dim.ddl, settings)
         results[name] = io.replace_where(latest, spec, settings, "true")
+    # Every dimension's counts in one Spark job.
+    rows = reduce(lambda a, b: a.unionByName(b), counts).collect()
+    superseded = {
+        r["dim"]: {
+            "superseded": int(r["superseded"]),
+            "conflicting_keys": int(r["conflicting_keys"]),
+        }
+        for r in rows
+    }
     _record_load(settings, drops, results, superseded)
     return results
 
