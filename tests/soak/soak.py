@@ -47,6 +47,7 @@ from reclake.maintenance.retry import RETRY_LOG_MARKER  # noqa: E402
 FULL = ("ingest", "features", "publish", "optimize", "vacuum", "expire", "reader")
 # The CI sample's writers: no pipeline, so a snapshot is published within seconds.
 SAMPLE = ("synthetic", "optimize", "vacuum", "expire", "reader")
+WRITERS = ("ingest", "features", "publish", "synthetic")
 START = "2026-11-20T00:00Z"
 
 
@@ -267,17 +268,26 @@ def worker_env(lake: Path, suites: Path) -> dict[str, str]:
 
 
 def run_workers(
-    roles: tuple[str, ...], run_dir: Path, lake: Path, minutes: float, grace: float, args: list
+    roles: tuple[str, ...],
+    run_dir: Path,
+    lake: Path,
+    times: tuple[float, float, float],
+    args: list,
 ) -> dict[str, int | None]:
-    """Start every role at once, wait for the deadline plus `grace` seconds for operations
-    in flight; a worker still running then is killed (its exit code is None)."""
+    """Start every role at once; `times` = (minutes, tail, grace): the writers stop starting
+    operations after `minutes`, the others `tail` seconds later, and a worker still running
+    `grace` seconds after that is killed (its exit code is None)."""
+    minutes, tail, grace = times
     until = time.time() + minutes * 60
     procs = {}
     for role in roles:
+        # Maintenance, expire and the reader go on longer, so that the writers' last snapshot
+        # is also expired, vacuumed and read.
+        end = until + (0 if role in WRITERS else tail)
         log = (run_dir / f"{role}.log").open("w")
         command = [sys.executable, str(HERE / "soak_worker.py"), role, "--run-dir", str(run_dir)]
         procs[role] = subprocess.Popen(
-            [*command, "--until", str(until), "--start", START, *args],
+            [*command, "--until", str(end), "--start", START, *args],
             env=worker_env(lake, soak_suites(run_dir)),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -286,7 +296,7 @@ def run_workers(
     codes: dict[str, int | None] = {}
     for role, proc in procs.items():
         try:
-            codes[role] = proc.wait(timeout=max(1.0, until + grace - time.time()))
+            codes[role] = proc.wait(timeout=max(1.0, until + tail + grace - time.time()))
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -365,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writers", default=",".join(FULL), help="roles, comma-separated")
     parser.add_argument("--dir", type=Path, help="where the lake and the logs go (default: new)")
     parser.add_argument("--grace", type=float, default=300.0, help="seconds for work in flight")
+    parser.add_argument(
+        "--tail", type=float, default=60.0, help="seconds the non-writers go on after the writers"
+    )
     parser.add_argument("--events-per-hour", type=int, default=3000)
     parser.add_argument("--retention-minutes", type=float, default=5.0)
     parser.add_argument("--keep-last", type=int, default=1)
@@ -386,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     worker_args += ["--retention-minutes", str(args.retention_minutes)]
     worker_args += ["--keep-last", str(args.keep_last)]
     worker_args += ["--maintenance-pause", str(args.maintenance_pause)]
-    codes = run_workers(roles, run_dir, lake, args.minutes, args.grace, worker_args)
+    times = (args.minutes, args.tail, args.grace)
+    codes = run_workers(roles, run_dir, lake, times, worker_args)
 
     from reclake.config import Settings
 

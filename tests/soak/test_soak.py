@@ -77,7 +77,7 @@ def test_lost_and_extra_rows_are_counted_per_hour_not_netted():
 def test_soak_sample_loses_nothing_and_never_fails_a_live_read(tmp_path):
     args = ["--minutes", "0.4", "--writers", ",".join(soak.SAMPLE)]
     args += ["--dir", str(tmp_path), "--retention-minutes", "0.1", "--grace", "90", "--json"]
-    args += ["--maintenance-pause", "2"]
+    args += ["--maintenance-pause", "2", "--tail", "0"]
     done = subprocess.run(
         [sys.executable, str(SOAK), *args],
         capture_output=True,
