@@ -569,6 +569,7 @@ def main(argv: list[str] | None = None) -> int:
         "--fresh", action="store_true", help="rebuild the prepared lakes (after a code change)"
     )
     args = parser.parse_args(argv)
+    args.work = args.work.resolve()
     jobs = [j.strip() for j in args.jobs.split(",") if j.strip()]
     unknown = sorted(set(jobs) - set(JOBS))
     if unknown:

@@ -70,8 +70,12 @@ def delta_tables(lake: Path) -> list[str]:
 def table_digest(path: Path) -> dict[str, Any]:
     """Row count and a digest of the table's current rows, sorted (order-free)."""
     from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
 
-    rows = DeltaTable(path.as_uri()).to_pyarrow_table().to_pylist()
+    try:
+        rows = DeltaTable(path.as_uri()).to_pyarrow_table().to_pylist()
+    except TableNotFoundError as exc:  # a _delta_log folder without a commit
+        return {"error": str(exc).splitlines()[0]}
     lines = sorted(json.dumps(row, sort_keys=True, default=str) for row in rows)
     digest = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:16]
     return {"rows": len(rows), "sha256": digest}

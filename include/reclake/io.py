@@ -3,11 +3,13 @@ it wrote and the table version it produced."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reclake import chaos
+from reclake import chaos, lakefs
 from reclake.config import Settings
 from reclake.tables import TableSpec
 
@@ -47,9 +49,12 @@ def ensure_table(spark: SparkSession, spec: TableSpec, ddl: str, settings: Setti
     from delta.tables import DeltaTable
 
     uri = spec.uri(settings)
-    if spec.properties and is_delta_table(spark, uri):
+    exists = is_delta_table(spark, uri)
+    if spec.properties and exists:
         set_table_properties(spark, uri, spec.properties)
         return uri
+    if not exists:
+        _clear_uncommitted_log(uri)
     builder = DeltaTable.createIfNotExists(spark).location(_location(uri))
     builder = builder.addColumns(schema_from_ddl(spark, ddl))
     if spec.partition_by:
@@ -58,6 +63,19 @@ def ensure_table(spark: SparkSession, spec: TableSpec, ddl: str, settings: Setti
         builder = builder.property(key, value)
     builder.execute()
     return uri
+
+
+def _clear_uncommitted_log(uri: str) -> None:
+    """Remove the empty `_delta_log/_staged_commits` folders that a creation killed before
+    its first commit leaves in a local lake: with them Delta refuses to create the table
+    ("doesn't exist"), so every re-run failed (found by `make chaos`). Only empty folders go
+    (rmdir), so a concurrent creator's commit is never touched."""
+    if not uri.startswith("file:"):
+        return  # object stores have no empty folders
+    log = Path(lakefs.local_path(uri)) / "_delta_log"
+    for folder in (log / "_staged_commits", log):
+        with contextlib.suppress(OSError):  # absent, or not empty: a real log
+            folder.rmdir()
 
 
 def set_table_properties(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
-from reclake import io
+from reclake import io, lakefs
 from reclake.tables import TableSpec
 
 SPEC = TableSpec("t", "t", keys=("id",), partition_by=("day",))
@@ -101,3 +102,16 @@ def test_own_commit_is_the_tagged_one_not_the_newest(spark, settings):
     assert tag.startswith("soak:test reclake-write:")
     assert io.own_commit(uri, 0, tag)["version"] == 1
     assert io.own_commit(uri, 1, tag) is None  # not after version 1: the write made none
+
+
+def test_ensure_table_creates_over_the_empty_log_of_a_killed_creation(spark, settings):
+    """A creation SIGKILLed before its first commit leaves `_delta_log/_staged_commits`, empty;
+    Delta then said the table "doesn't exist" to every re-run (found by make chaos)."""
+    spec = TableSpec("chaos_t", "chaos/t", ("id",))
+    log = Path(lakefs.local_path(spec.uri(settings))) / "_delta_log" / "_staged_commits"
+    log.mkdir(parents=True)
+
+    io.ensure_table(spark, spec, "id BIGINT", settings)
+
+    assert io.is_delta_table(spark, spec.uri(settings))
+    assert any(p.suffix == ".json" for p in log.parent.iterdir())
