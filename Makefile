@@ -62,7 +62,8 @@ bench-backfill: setup
 # run never killed (docs/reliability.md, "Crashes"). `make chaos TRIALS=3 JOBS=ingest,vacuum`.
 chaos: setup
 	$(PY) bench/chaos.py $(if $(TRIALS),--trials $(TRIALS)) $(if $(JOBS),--jobs $(JOBS)) \
-		$(if $(SEED),--seed $(SEED)) $(if $(MINUTES),--minutes $(MINUTES))
+		$(if $(SEED),--seed $(SEED)) $(if $(MINUTES),--minutes $(MINUTES)) \
+		$(if $(PARALLEL),--parallel $(PARALLEL))
 
 # The concurrency soak (docs/reliability.md): the hourly writers, publish, optimize, vacuum,
 # snapshot expire and a training reader at once on one lake, each its own process, for

@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -531,25 +532,39 @@ def run_trials(
     prepared: Prepared, jobs: list[str], master: int, args: argparse.Namespace, deadline
 ) -> list[Trial]:
     """Trials round by round (trial 1 of every job, then trial 2, ...), so that a deadline
-    leaves every job tried about as often; each prints its seed and verdict."""
+    leaves every job tried about as often; each prints its seed and verdict. With
+    --parallel N, N trials run at once (each in its own lake copy)."""
     seeds = {}
     for job in jobs:
         rng = random.Random(f"{master}:{job}")
         drawn = [rng.randrange(10**9) for _ in range(args.trials)]
         seeds[job] = [args.replay] if args.replay else drawn
+        reference_fingerprint(prepared, job)  # computed once, before threads share the cache
+    order = [
+        (job, seed)
+        for round_seeds in zip(*seeds.values(), strict=True)
+        for job, seed in zip(jobs, round_seeds, strict=True)
+    ]
     trials: list[Trial] = []
-    for round_seeds in zip(*seeds.values(), strict=True):
-        for job, seed in zip(jobs, round_seeds, strict=True):
-            if deadline and time.monotonic() > deadline:
-                print(f"chaos: --minutes reached, {len(trials)} trials run", flush=True)
-                return trials
-            trial = run_trial(prepared, job, seed, args.work / "trials", args.keep)
-            trials.append(trial)
-            verdict = "converged" if trial.converged else "NOT CONVERGED"
-            how = f"killed after {trial.killed_after:.1f} s" if trial.killed else "ran to its end"
-            print(f"chaos: {job} seed {seed}: {trial.aim}, {how}: {verdict}", flush=True)
-            for problem in trial.problems:
-                print(f"    {problem}", flush=True)
+
+    def one(job: str, seed: int) -> Trial | None:
+        if deadline and time.monotonic() > deadline:
+            return None
+        trial = run_trial(prepared, job, seed, args.work / "trials", args.keep)
+        verdict = "converged" if trial.converged else "NOT CONVERGED"
+        how = f"killed after {trial.killed_after:.1f} s" if trial.killed else "ran to its end"
+        lines = [f"chaos: {job} seed {seed}: {trial.aim}, {how}: {verdict}"]
+        lines += [f"    {problem}" for problem in trial.problems]
+        print("\n".join(lines), flush=True)
+        return trial
+
+    # Threads only wait on the trials' processes; results are kept in round order.
+    with ThreadPoolExecutor(max(1, args.parallel)) as pool:
+        for trial in pool.map(lambda pair: one(*pair), order):
+            if trial is not None:
+                trials.append(trial)
+    if len(trials) < len(order):
+        print(f"chaos: --minutes reached, {len(trials)} trials run", flush=True)
     return trials
 
 
@@ -565,6 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO / ".chaos", help="cache and trials")
     parser.add_argument("--keep", action="store_true", help="keep the lakes of every trial")
     parser.add_argument("--minutes", type=float, help="start no trial after this many minutes")
+    parser.add_argument("--parallel", type=int, default=1, help="trials run at once (default 1)")
     parser.add_argument(
         "--fresh", action="store_true", help="rebuild the prepared lakes (after a code change)"
     )
