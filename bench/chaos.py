@@ -71,6 +71,31 @@ def _cli(*args: str) -> list[str]:
 
 
 SAMPLED = ("--start", START, "--end", SAMPLED_END)
+
+
+def _gate_steps(suffix: str, base: str, job: bool) -> tuple[Step, Step, Step]:
+    """validate -> audit -> publish of training_samples (write-audit-publish), each step named
+    with `suffix`; only the validate and publish of a `job` gate are killed by trials."""
+    validate, audit, publish = (f"{n}{suffix}" for n in ("validate", "audit", "publish"))
+
+    def gate(out: Outputs, *extra: str) -> tuple[str, ...]:
+        return ("--table", "training_samples", "--validation-id", out[validate]["id"], *extra)
+
+    return (
+        Step(validate, base, lambda _: _job("validate.py", "--table", "training_samples"), job=job),
+        Step(audit, validate, lambda out: _job("audit.py", *gate(out)), job=False),
+        Step(
+            publish,
+            audit,
+            lambda out: _job(
+                "publish_snapshot.py", *gate(out, "--audit-id", out[audit]["id"], *SAMPLED)
+            ),
+            job=job,
+            spark=False,
+        ),
+    )
+
+
 STEPS = (
     Step(
         "landing",
@@ -100,64 +125,12 @@ STEPS = (
         "labels",
         lambda _: _job("build_training_samples.py", *SAMPLED, "--chunk-hours", "1"),
     ),
-    Step("validate", "samples", lambda _: _job("validate.py", "--table", "training_samples")),
-    Step(
-        "audit",
-        "validate",
-        lambda out: _job(
-            "audit.py", "--table", "training_samples", "--validation-id", out["validate"]["id"]
-        ),
-        job=False,
-    ),
-    Step(
-        "publish",
-        "audit",
-        lambda out: _job(
-            "publish_snapshot.py",
-            "--table",
-            "training_samples",
-            "--validation-id",
-            out["validate"]["id"],
-            "--audit-id",
-            out["audit"]["id"],
-            *SAMPLED,
-        ),
-        spark=False,
-    ),
+    *_gate_steps("", "samples", job=True),
     Step("optimize", "publish", lambda _: _job("optimize.py")),
     # Retention 0: everything no version, window or live snapshot needs goes, at once.
     Step("vacuum", "optimize", lambda _: _job("vacuum.py", "--retention-hours", "0")),
     # A second snapshot (of the optimized version) for expire and rollback to work on.
-    Step(
-        "validate2",
-        "vacuum",
-        lambda _: _job("validate.py", "--table", "training_samples"),
-        job=False,
-    ),
-    Step(
-        "audit2",
-        "validate2",
-        lambda out: _job(
-            "audit.py", "--table", "training_samples", "--validation-id", out["validate2"]["id"]
-        ),
-        job=False,
-    ),
-    Step(
-        "publish2",
-        "audit2",
-        lambda out: _job(
-            "publish_snapshot.py",
-            "--table",
-            "training_samples",
-            "--validation-id",
-            out["validate2"]["id"],
-            "--audit-id",
-            out["audit2"]["id"],
-            *SAMPLED,
-        ),
-        job=False,
-        spark=False,
-    ),
+    *_gate_steps("2", "vacuum", job=False),
     Step(
         "expire",
         "publish2",
@@ -540,10 +513,9 @@ def run_trials(
         drawn = [rng.randrange(10**9) for _ in range(args.trials)]
         seeds[job] = [args.replay] if args.replay else drawn
         reference_fingerprint(prepared, job)  # computed once, before threads share the cache
+    rounds = list(zip(*seeds.values(), strict=True))[args.from_trial - 1 :]
     order = [
-        (job, seed)
-        for round_seeds in zip(*seeds.values(), strict=True)
-        for job, seed in zip(jobs, round_seeds, strict=True)
+        (job, seed) for round_seeds in rounds for job, seed in zip(jobs, round_seeds, strict=True)
     ]
     trials: list[Trial] = []
 
@@ -564,7 +536,12 @@ def run_trials(
             if trial is not None:
                 trials.append(trial)
     if len(trials) < len(order):
-        print(f"chaos: --minutes reached, {len(trials)} trials run", flush=True)
+        done = min(sum(t.job == job for t in trials) for job in jobs) + args.from_trial
+        print(
+            f"chaos: --minutes reached, {len(trials)} trials run; the rest of this run: "
+            f"--seed {master} --from-trial {done}",
+            flush=True,
+        )
     return trials
 
 
@@ -580,12 +557,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO / ".chaos", help="cache and trials")
     parser.add_argument("--keep", action="store_true", help="keep the lakes of every trial")
     parser.add_argument("--minutes", type=float, help="start no trial after this many minutes")
+    parser.add_argument(
+        "--from-trial",
+        type=int,
+        default=1,
+        help="start at this trial of every job (with --seed: go on with a stopped run)",
+    )
     parser.add_argument("--parallel", type=int, default=1, help="trials run at once (default 1)")
     parser.add_argument(
         "--fresh", action="store_true", help="rebuild the prepared lakes (after a code change)"
     )
     args = parser.parse_args(argv)
     args.work = args.work.resolve()
+    if args.from_trial < 1 or args.from_trial > args.trials:
+        parser.error(f"--from-trial must be 1..{args.trials} (--trials)")
     jobs = [j.strip() for j in args.jobs.split(",") if j.strip()]
     unknown = sorted(set(jobs) - set(JOBS))
     if unknown:

@@ -27,6 +27,7 @@ from reclake.quality.audit_results import list_audits, load_audit
 from reclake.quality.audit_sample import quotas
 from reclake.quality.results import ValidationResult, save_result
 from reclake.tables import ITEMS_DDL, table
+from reclake.timeutil import iso
 from tests.integration.test_tiles import event, write_bronze, write_dims
 
 H0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
@@ -107,6 +108,7 @@ def lake(spark, tmp_path_factory):
     )
     write_dims(spark, settings, USERS, items("comedy"))
     overwrite_items(spark, settings, items("music"))  # the reload the build must use
+    BUILT_WITH_ITEMS[settings.lake_root] = latest_version(table("items").uri(settings))
     events = bronze_events()
     assert sum(e["beyond_lateness"] for e in events) == 1
     write_bronze(spark, settings, events)
@@ -114,6 +116,10 @@ def lake(spark, tmp_path_factory):
     label_impressions(spark, settings, H0, H0 + timedelta(hours=2))
     build_training_samples(spark, settings, H0, H0 + timedelta(hours=2))
     return settings, latest_version(table(TABLE).uri(settings))
+
+
+# The dims/items version each module lake's samples were built with, by lake root.
+BUILT_WITH_ITEMS: dict = {}
 
 
 def corrupt(spark, settings: Settings, clean: int, event_id: str, changes: dict) -> int:
@@ -281,6 +287,41 @@ def test_audit_command_on_a_live_snapshot(spark, lake, monkeypatch, capsys):
     with pytest.raises(SystemExit) as usage:
         cli(["audit", snap.id, "--seed", "x"])
     assert usage.value.code == 2
+
+
+@pytest.mark.integration
+def test_vacuum_keeps_the_dimension_versions_a_live_snapshot_was_built_against(spark, lake):
+    """A reload after the build, then a vacuum with no retention: the items version the
+    snapshot's rows copied stays (an audit of the snapshot reads it); the one before the
+    build's goes. Found by make soak: the audit failed on files vacuum had deleted."""
+    from reclake.maintenance import vacuum_table
+    from reclake.maintenance.deltalog import version_files
+    from reclake.maintenance.dims_lineage import check_readable, versions_in_use
+    from reclake.snapshots import list_snapshots, publish
+
+    settings, clean = lake
+    items_uri = table("items").uri(settings)
+    built_against = BUILT_WITH_ITEMS[settings.lake_root]
+    interval = (iso(H0), iso(H0 + timedelta(hours=2)))
+    snap = publish(settings, TABLE, clean, validated(settings, clean), interval=interval)
+    # (other tests of the module publish versions written after later reloads: more versions)
+    assert built_against in versions_in_use(settings, list_snapshots(settings))["items"]
+    overwrite_items(spark, settings, items("sports"))
+    try:
+        report = vacuum_table(spark, settings, "items", retention_hours=0)
+        kept = {f.path for f in version_files(items_uri, built_against)}
+        assert report.kept_snapshots >= len(kept) > 0
+        assert not set(report.deleted) & kept
+        assert report.deleted_files > 0  # the first load's files: no live snapshot needs them
+        again = audit_version(spark, settings, TABLE, clean, snapshot_id=snap.id, seed=3)
+        assert again.success, again.mismatches
+        assert [items_v for _, items_v in again.dims_versions] == [built_against]
+        # Rows built against a vacuumed version get a clear error, not a Spark stack trace.
+        first_load = next(v for v in range(built_against) if version_files(items_uri, v))
+        with pytest.raises(FileNotFoundError, match=rf"items version {first_load}, .* vacuumed"):
+            check_readable(settings, [(0, first_load)])
+    finally:
+        overwrite_items(spark, settings, items("music"))
 
 
 def test_compare_reports_the_closest_dimension_candidate_exactly():

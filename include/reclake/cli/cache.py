@@ -57,10 +57,17 @@ def _add_dir(parser: argparse.ArgumentParser) -> None:
 
 def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Errors a user can act on become a one-line message and exit code 1."""
-    from reclake.reader.cache import CacheError
-    from reclake.snapshots import SnapshotExpired, SnapshotNotFound
 
-    return guard(command, (SnapshotNotFound, SnapshotExpired, CacheError, ValueError, OSError))
+    def run(args: argparse.Namespace) -> int:
+        # Imported when the command runs: the reader pulls in torch, which every other
+        # command's start-up (`reclake --help` included) would otherwise pay for (~2 s).
+        from reclake.reader.cache import CacheError
+        from reclake.snapshots import SnapshotExpired, SnapshotNotFound
+
+        errors = (SnapshotNotFound, SnapshotExpired, CacheError, ValueError, OSError)
+        return guard(command, errors)(args)
+
+    return run
 
 
 def _cache(args: argparse.Namespace) -> Any:

@@ -7,6 +7,8 @@ kept when any of these needs it:
 - a version committed within the retention window, or the version that was current when
   the window opened (a reader may have started then);
 - a live snapshot (reclake.snapshots.live_files);
+- for dims/users and dims/items, a version the rows of a live training_samples snapshot were
+  built against (maintenance.dims_lineage): a later audit of that snapshot reads it;
 - it was written within the retention window (an in-flight, not yet committed write).
 Everything else under the table folder is deleted; `_delta_log` (and any `_`/`.` folder)
 is never touched. Vacuum also keeps the Delta log long enough for Spark time travel to the
@@ -27,7 +29,7 @@ from pyarrow import fs as pafs
 from reclake import lakefs
 from reclake.config import Settings
 from reclake.io import set_table_properties
-from reclake.maintenance import deltalog
+from reclake.maintenance import deltalog, dims_lineage
 from reclake.maintenance import log as mlog
 from reclake.maintenance.policy import policy_for
 from reclake.snapshots import list_snapshots
@@ -160,6 +162,13 @@ def vacuum_table(
     # whose files the current/window sets below keep anyway.
     snapshots = list_snapshots(settings, table)
     snapshot_paths = {deltalog.relative_path(uri, f.path) for s in snapshots for f in s.files}
+    if table in dims_lineage.DIMENSIONS:
+        # Versions of a dimension that live snapshots' rows were built against: read by the
+        # audit of those snapshots, so kept like a snapshot's own files.
+        pinned = dims_lineage.versions_in_use(settings, list_snapshots(settings))[table]
+        snapshots = [*snapshots, *(_PinnedVersion(v, _version_iso(uri, v)) for v in sorted(pinned))]
+        for v in sorted(pinned):
+            snapshot_paths |= {f.path for f in deltalog.version_files(uri, v)}
     current_version, oldest_kept, window_paths = _window_files(uri, cutoff_ms)
     current = {f.path for f in deltalog.version_files(uri, current_version)}
     stored = _stored_files(uri)
@@ -251,6 +260,19 @@ def keep_log_for_snapshots(
         return None
     set_table_properties(spark, uri, {LOG_RETENTION_KEY: f"interval {days} days"}, config)
     return days
+
+
+@dataclass(frozen=True)
+class _PinnedVersion:
+    """A version vacuum keeps like a snapshot's (its files and the log to time-travel to it)."""
+
+    version: int
+    created_at: str
+
+
+def _version_iso(uri: str, version: int) -> str:
+    """When a version was committed, as ISO UTC (now when its log entry is gone)."""
+    return _version_time(uri, version, datetime.now(UTC).isoformat()).isoformat()
 
 
 def _version_time(uri: str, version: int, fallback: str) -> datetime:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from reclake.config import Settings
 from reclake.features.definitions import DEFINITIONS, FeatureDefinitions
 from reclake.io import read_table
+from reclake.maintenance import dims_lineage
 from reclake.quality.audit_recompute import Probe, as_text, recompute
 from reclake.quality.audit_results import (
     AUDITED_TABLES,
@@ -33,8 +34,6 @@ from reclake.timeutil import iso, parse_utc
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-# Commits that only rearrange files: the rows they add were built by an earlier commit.
-NO_DATA_CHANGE = ("OPTIMIZE", "VACUUM START", "VACUUM END")
 # What identifies a mismatched row in the report.
 ROW_KEYS = ("event_id", "user_id", "item_id", "event_hour")
 MISSING_IMPRESSION = "impression"
@@ -103,7 +102,8 @@ def audit_version(
     }
     probes = [Probe(i, r["_hour_us"], r["_time_us"]) for i, r in got.items()]
     dates = {r["sample_date"] for r in got.values()}
-    dims = dims_candidates(settings, spec.uri(settings), version, dates) if got else []
+    dims = dims_lineage.versions_for(settings, spec.uri(settings), version, dates) if got else []
+    dims_lineage.check_readable(settings, dims)
     expected, bronze_dates = (
         recompute(spark, settings, probes, dims, definitions) if got else ({}, 0)
     )
@@ -163,54 +163,6 @@ def compare(
             {**keys, "feature": c, "expected": want.get(c), "got": row.get(c)} for c in differing
         ]
     return out
-
-
-def dims_candidates(
-    settings: Settings, samples_uri: str, version: int, dates: set[str]
-) -> list[tuple[int, int]]:
-    """(users version, items version) current when some commit up to `version` wrote rows
-    into the sampled sample_date partitions, newest first.
-
-    Dimensions are full reloads (docs/labels.md) and samples copy their current values: a
-    day's hourly builds may straddle a reload, so each row is checked against the versions
-    its build could have seen, never against a later reload.
-    """
-    from reclake.maintenance import deltalog
-
-    written = []
-    for v in deltalog.commit_versions(samples_uri):
-        if v > version:
-            break
-        commit = deltalog.read_commit(samples_uri, v)
-        if commit.operation in NO_DATA_CHANGE:
-            continue
-        touched = {dict(p).get("sample_date") for p in commit.added_partitions.values()}
-        if touched & dates:
-            written.append(commit.timestamp_ms)
-    users, items = _commit_times(settings, "users"), _commit_times(settings, "items")
-    if not written:  # the log no longer holds those commits: the latest dimensions
-        return [(users[-1][0], items[-1][0])]
-    pairs = [(as_of(users, ms), as_of(items, ms)) for ms in sorted(written, reverse=True)]
-    return list(dict.fromkeys(pairs))
-
-
-def as_of(history: list[tuple[int, int]], at_ms: int) -> int:
-    """The version (of (version, commit ms) pairs, oldest first) current at `at_ms`; the
-    first one when all are later (pure)."""
-    current = history[0][0]
-    for version, ms in history:
-        if ms <= at_ms:
-            current = version
-    return current
-
-
-def _commit_times(settings: Settings, name: str) -> list[tuple[int, int]]:
-    from reclake.maintenance import deltalog
-
-    uri = table(name).uri(settings)
-    if not deltalog.is_table(uri):
-        raise FileNotFoundError(f"table {name!r} does not exist at {uri}")
-    return [(v, deltalog.read_commit(uri, v).timestamp_ms) for v in deltalog.commit_versions(uri)]
 
 
 def _same(got: Any, want: Any) -> bool:
