@@ -81,11 +81,14 @@ def run_audit(settings, *, app_name: str, as_json: bool = False, **audit_args) -
 
     from reclake.quality.audit import audit_version
     from reclake.spark import get_spark
+    from reclake.storagefault import StorageError, describe
 
     try:
         result = audit_version(get_spark(app_name, settings), settings, **audit_args)
-    except (KeyError, ValueError, OSError, PySparkException) as exc:
-        return usage_error(app_name, exc)
+    except (KeyError, ValueError, OSError, PySparkException, StorageError) as exc:
+        # A full disk, a denied permission or a damaged table: the line naming it.
+        fault = describe(exc, settings.lake_root)
+        return usage_error(app_name, exc if fault is None else fault)
     print_result(result, as_json)
     return 0 if result.success else EXIT_FAILED
 
@@ -103,7 +106,7 @@ def print_result(result: AuditResult, as_json: bool) -> None:
     sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
 
 
-def usage_error(name: str, exc: BaseException) -> int:
+def usage_error(name: str, exc: BaseException | str) -> int:
     """One line on stderr, exit code 2."""
     # KeyError quotes its message; show it plain.
     message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
