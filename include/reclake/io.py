@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
+    from reclake.maintenance.deltalog import Commit
+
 # Delta's session setting for the userMetadata of every commit (replace_where keeps it).
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 
@@ -106,19 +108,15 @@ def write_tag(session_metadata: str | None) -> str:
     return f"{session_metadata} {own}" if session_metadata else own
 
 
-def own_commit(uri: str, before: int | None, tag: str) -> dict | None:
+def own_commit(uri: str, before: int | None, tag: str) -> Commit | None:
     """The commit after version `before` that carries `tag` (None: the write made none).
 
     The newest commit is not always the write's own: OPTIMIZE or a property change may
     have committed right after it.
     """
-    from reclake.snapshots.deltars import open_table
+    from reclake.maintenance.deltalog import find_commit
 
-    table = open_table(uri)
-    newer = table.version() - (-1 if before is None else before)
-    if newer < 1:
-        return None
-    return next((c for c in table.history(newer) if c.get("userMetadata") == tag), None)
+    return find_commit(uri, before, lambda c: c.info.get("userMetadata") == tag)
 
 
 def _location(uri: str) -> str:
@@ -174,10 +172,10 @@ def replace_where(
     if commit is None:
         # Nothing to add and nothing matched: Delta skips the commit, so no rows were written.
         return WriteResult(spec.name, uri, 0, latest_version(uri) if before is None else before)
-    version = int(commit["version"])
+    version = commit.version
     if rows is None:
         # From the commit's operation metrics (no re-scan of the data). A replaceWhere on a
         # non-partition column rewrites files: their kept rows count as "copied".
-        metrics = commit.get("operationMetrics") or {}
+        metrics = commit.info.get("operationMetrics") or {}
         rows = int(metrics.get("numOutputRows", 0)) - int(metrics.get("numCopiedRows", 0))
     return WriteResult(spec.name, uri, rows, version)

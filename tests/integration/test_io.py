@@ -100,7 +100,7 @@ def test_own_commit_is_the_tagged_one_not_the_newest(spark, settings):
     open_table(uri).alter.set_table_properties({"delta.logRetentionDuration": "interval 31 days"})
 
     assert tag.startswith("soak:test reclake-write:")
-    assert io.own_commit(uri, 0, tag)["version"] == 1
+    assert io.own_commit(uri, 0, tag).version == 1
     assert io.own_commit(uri, 1, tag) is None  # not after version 1: the write made none
 
 

@@ -218,7 +218,6 @@ def reader_figures(run_dir: Path) -> dict[str, int]:
 def log_commits(settings) -> Counter:
     """Commits per soak writer in every table's Delta log (by the commitInfo tag)."""
     from reclake.maintenance import deltalog
-    from reclake.snapshots.deltars import open_table
     from reclake.tables import TABLES
 
     found: Counter = Counter()
@@ -226,9 +225,9 @@ def log_commits(settings) -> Counter:
         uri = spec.uri(settings)
         if not deltalog.is_table(uri):
             continue
-        for commit in open_table(uri).history():
+        for commit in deltalog.commits_after(uri, -1):
             # The session's tag comes first; replace_where adds its own write tag after it.
-            tag = (str(commit.get("userMetadata") or "").split() or [""])[0]
+            tag = (str(commit.info.get("userMetadata") or "").split() or [""])[0]
             if tag.startswith(soak_worker.USER_METADATA_PREFIX):
                 found[tag.removeprefix(soak_worker.USER_METADATA_PREFIX)] += 1
     return found

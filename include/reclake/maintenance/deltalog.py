@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -27,6 +29,8 @@ class Commit:
     added_paths: tuple[str, ...]  # table-relative, URL-decoded (as on storage)
     # Partition folder (as on storage, "" when unpartitioned) -> its values as the log has them.
     added_partitions: dict[str, Partition]
+    # The commitInfo action as written (userMetadata, operationMetrics, custom keys).
+    info: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ def read_commit(table_uri: str, version: int) -> Commit:
     filesystem, path = lakefs.resolve(f"{log_uri(table_uri)}/{version:020d}.json")
     with filesystem.open_input_stream(path) as stream:
         lines = stream.read().decode("utf-8").splitlines()
-    timestamp, operation, paths, partitions = 0, "", [], {}
+    timestamp, operation, paths, partitions, info = 0, "", [], {}, {}
     for line in lines:
         if not line.strip():
             continue
@@ -94,7 +98,40 @@ def read_commit(table_uri: str, version: int) -> Commit:
             path = unquote(add["path"])
             paths.append(path)
             partitions[partition_folder(path)] = _partition(add.get("partitionValues") or {})
-    return Commit(version, timestamp, operation, tuple(paths), partitions)
+    return Commit(version, timestamp, operation, tuple(paths), partitions, info)
+
+
+def find_commit(
+    table_uri: str, after: int | None, match: Callable[[Commit], bool]
+) -> Commit | None:
+    """The first commit after version `after` (None: from version 0) that `match` accepts.
+
+    Reads the commit files one by one, oldest first, until one is missing (the newest has
+    been passed). delta-rs' history() is not used: it labels the commits that land while it
+    reads with the wrong versions (measured with deltalake 1.6.6).
+    """
+    version = 0 if after is None else after + 1
+    while True:
+        try:
+            commit = read_commit(table_uri, version)
+        except FileNotFoundError:
+            return None
+        if match(commit):
+            return commit
+        version += 1
+
+
+def recent_commits(table_uri: str, limit: int) -> list[Commit]:
+    """Up to `limit` newest commits whose commit files are still in the log, newest first."""
+    found: list[Commit] = []
+    version = latest_version(table_uri)
+    while version >= 0 and len(found) < limit:
+        try:
+            found.append(read_commit(table_uri, version))
+        except FileNotFoundError:
+            break  # log cleanup removed this one and every older one
+        version -= 1
+    return found
 
 
 def commits_after(table_uri: str, version: int, since_ms: int = 0) -> list[Commit]:

@@ -123,17 +123,17 @@ def history(settings: Settings, table: str, limit: int = 20) -> list[dict[str, A
     if not deltalog.is_table(uri):
         raise FileNotFoundError(f"table {table!r} does not exist at {uri}")
     rows = []
-    for entry in open_table(uri).history(limit):
-        metrics = entry.get("operationMetrics") or {}
-        params = entry.get("operationParameters") or {}
+    for commit in deltalog.recent_commits(uri, limit):
+        metrics = commit.info.get("operationMetrics") or {}
+        params = commit.info.get("operationParameters") or {}
         summary = {k: metrics[k] for k in SUMMARY_METRICS if k in metrics}
         if "zOrderBy" in params:
             summary["zOrderBy"] = params["zOrderBy"]
         rows.append(
             {
-                "version": entry.get("version"),
-                "timestamp": _iso_ms(entry.get("timestamp")),
-                "operation": entry.get("operation"),
+                "version": commit.version,
+                "timestamp": _iso_ms(commit.timestamp_ms),
+                "operation": commit.operation,
                 "metrics": summary,
             }
         )

@@ -20,6 +20,8 @@ from reclake.config import Settings
 from reclake.features.definitions import DEFINITIONS, SEQUENCE_COLUMN, SEQUENCE_LEN_COLUMN
 
 TABLE = "training_samples"
+# The commitInfo key a write tags its commit with, to find its own version afterwards.
+WRITE_TAG_KEY = "reclake.syntheticWrite"
 START = datetime(2024, 1, 1, tzinfo=UTC)
 _SCALAR_TYPES = {
     "BIGINT": pa.int64(),
@@ -124,20 +126,43 @@ def write_samples(
     mode: str = "append",
 ) -> int:
     """Write samples to the Delta table at `uri` (partitioned by sample_date); returns the
-    new table version."""
-    from deltalake import DeltaTable, WriterProperties, write_deltalake
+    version this write committed.
 
-    if isinstance(batches, pa.RecordBatch):
-        batches = iter([batches])
-    reader = pa.RecordBatchReader.from_batches(sample_schema(), batches)
-    write_deltalake(
-        uri,
-        reader,
-        mode=mode,
-        partition_by=["sample_date"],
-        writer_properties=WriterProperties(max_row_group_size=row_group_rows, compression="SNAPPY"),
-    )
-    return DeltaTable(uri).version()
+    One batch is retried on a commit conflict (a vacuum's property commit or an optimize
+    landing during an overwrite fails it), as reclake's Spark writes are; a stream of batches
+    cannot be re-read, so it is written once. The version is found by the commit's own tag,
+    not taken as the newest: a concurrent commit may already follow it.
+    """
+    from deltalake import CommitProperties, WriterProperties, write_deltalake
+
+    from reclake.maintenance.deltalog import find_commit, is_table, latest_version
+    from reclake.maintenance.retry import retry_on_conflict
+
+    tag = uuid.uuid4().hex
+    before = latest_version(uri) if is_table(uri) else None
+    retryable = isinstance(batches, pa.RecordBatch)
+
+    def write() -> None:
+        data = iter([batches]) if retryable else batches
+        write_deltalake(
+            uri,
+            pa.RecordBatchReader.from_batches(sample_schema(), data),
+            mode=mode,
+            partition_by=["sample_date"],
+            writer_properties=WriterProperties(
+                max_row_group_size=row_group_rows, compression="SNAPPY"
+            ),
+            commit_properties=CommitProperties(custom_metadata={WRITE_TAG_KEY: tag}),
+        )
+
+    if retryable:
+        retry_on_conflict(write)
+    else:
+        write()
+    commit = find_commit(uri, before, lambda c: c.info.get(WRITE_TAG_KEY) == tag)
+    if commit is not None:
+        return commit.version
+    raise RuntimeError(f"the write tagged {tag} committed but is not in {uri}'s history")
 
 
 def publish_version(settings: Settings, version: int) -> object:
