@@ -180,7 +180,12 @@ def run_interval(spark, settings, hours: int, lag: int) -> dict:
 
 def run_snapshot(spark, settings, hours: int) -> dict:
     """validate -> audit -> publish of the last (up to) 24 sampled hours, each timed: the
-    snapshot DAG's work for a day, and the share of it the point-in-time audit takes."""
+    snapshot DAG's work for a day, and the share of it the point-in-time audit takes.
+
+    Then the same validate and audit again, once after another and once at the same time
+    (two threads, one Spark application): whether running the audit beside validation
+    hides its cost. CPU seconds (driver JVM and Python) say how much of the 2 cores each used.
+    """
     from reclake.quality.audit import audit_version
     from reclake.quality.validate import validate_table
     from reclake.snapshots import publish
@@ -188,25 +193,33 @@ def run_snapshot(spark, settings, hours: int) -> dict:
 
     end = FIRST_HOUR + hours * HOUR
     start = max(FIRST_HOUR, end - 24 * HOUR)
-    t = time.perf_counter()
-    result = validate_table(spark, settings, "training_samples", start=start, end=end)
-    validate_s = time.perf_counter() - t
-    t = time.perf_counter()
-    audit = audit_version(spark, settings, "training_samples", result.version, start=start, end=end)
-    audit_s = time.perf_counter() - t
+
+    def validate():
+        return validate_table(spark, settings, "training_samples", start=start, end=end)
+
+    def audit():  # of the version the first validation picked
+        v = result.version
+        return audit_version(spark, settings, "training_samples", v, start=start, end=end)
+
+    result, validate_s, _ = timed(spark, validate)
+    checked, audit_s, _ = timed(spark, audit)
     publish_s = 0.0
-    if result.success and audit.success:  # publish refuses otherwise
+    if result.success and checked.success:  # publish refuses otherwise
         t = time.perf_counter()
         publish(
             settings,
             "training_samples",
             result.version,
             result.id,
-            audit_id=audit.id,
+            audit_id=checked.id,
             require_audit=True,
         )
         publish_s = time.perf_counter() - t
     total = validate_s + audit_s + publish_s
+    # Warm, one after the other, then side by side.
+    _, validate2_s, validate2_cpu = timed(spark, validate)
+    _, audit2_s, audit2_cpu = timed(spark, audit)
+    _, both_s, both_cpu = timed(spark, lambda: side_by_side(validate, audit))
     return {
         "snapshot_hours": int((end - start) / HOUR),
         "snapshot_rows": result.statistics.get("row_count"),
@@ -215,11 +228,46 @@ def run_snapshot(spark, settings, hours: int) -> dict:
         "snapshot_validate_s": round(validate_s, 1),
         "snapshot_audit_s": round(audit_s, 1),
         "snapshot_publish_s": round(publish_s, 1),
-        "audit_rows_checked": audit.rows_checked,
-        "audit_passed": audit.success,
-        "audit_bronze_dates": audit.bronze_dates,
+        "audit_rows_checked": checked.rows_checked,
+        "audit_passed": checked.success,
+        "audit_bronze_dates": checked.bronze_dates,
         "audit_share_of_snapshot": round(audit_s / total, 2),
+        "warm_validate_s": round(validate2_s, 1),
+        "warm_validate_cpu_s": round(validate2_cpu, 1),
+        "warm_audit_s": round(audit2_s, 1),
+        "warm_audit_cpu_s": round(audit2_cpu, 1),
+        "side_by_side_s": round(both_s, 1),
+        "side_by_side_cpu_s": round(both_cpu, 1),
+        # What the audit adds to validation's wall time, after it and beside it.
+        "audit_added_after": round(audit2_s / validate2_s, 2),
+        "audit_added_beside": round((both_s - validate2_s) / validate2_s, 2),
     }
+
+
+def timed(spark, work):
+    """(work's result, wall seconds, CPU seconds of the driver JVM and this process)."""
+    cpu, t = process_cpu_s(spark), time.perf_counter()
+    value = work()
+    return value, time.perf_counter() - t, process_cpu_s(spark) - cpu
+
+
+def process_cpu_s(spark) -> float:
+    """CPU seconds used so far by the driver JVM (with its children) and this process."""
+    import os
+
+    pid = spark.sparkContext._gateway.proc.pid
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    jvm_ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    own = os.times()
+    return jvm_ticks / os.sysconf("SC_CLK_TCK") + own.user + own.system
+
+
+def side_by_side(*works) -> list:
+    """Run the callables in threads at once (Spark jobs from each interleave); their results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(works)) as pool:
+        return [f.result() for f in [pool.submit(w) for w in works]]
 
 
 def run_hourly(spark, settings, hours: int, timed_hours: int | None, lag: int) -> dict:
