@@ -106,19 +106,19 @@ def find_commit(
 ) -> Commit | None:
     """The first commit after version `after` (None: from version 0) that `match` accepts.
 
-    Reads the commit files one by one, oldest first, until one is missing (the newest has
-    been passed). delta-rs' history() is not used: it labels the commits that land while it
-    reads with the wrong versions (measured with deltalake 1.6.6).
+    Reads the commit files oldest first, up to the table's current version (a write looking
+    for its own commit is done, so that version is at least its own). delta-rs' history() is
+    not used: it labels the commits that land while it reads with the wrong versions
+    (measured with deltalake 1.6.6).
     """
-    version = 0 if after is None else after + 1
-    while True:
+    for version in range(0 if after is None else after + 1, latest_version(table_uri) + 1):
         try:
             commit = read_commit(table_uri, version)
         except FileNotFoundError:
-            return None
+            continue  # log cleanup took it: not a commit anyone still looks for
         if match(commit):
             return commit
-        version += 1
+    return None
 
 
 def recent_commits(table_uri: str, limit: int) -> list[Commit]:
