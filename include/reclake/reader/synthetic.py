@@ -20,8 +20,6 @@ from reclake.config import Settings
 from reclake.features.definitions import DEFINITIONS, SEQUENCE_COLUMN, SEQUENCE_LEN_COLUMN
 
 TABLE = "training_samples"
-# The commitInfo key a write tags its commit with, to find its own version afterwards.
-WRITE_TAG_KEY = "reclake.syntheticWrite"
 START = datetime(2024, 1, 1, tzinfo=UTC)
 _SCALAR_TYPES = {
     "BIGINT": pa.int64(),
@@ -130,15 +128,17 @@ def write_samples(
 
     One batch is retried on a commit conflict (a vacuum's property commit or an optimize
     landing during an overwrite fails it), as reclake's Spark writes are; a stream of batches
-    cannot be re-read, so it is written once. The version is found by the commit's own tag,
-    not taken as the newest: a concurrent commit may already follow it.
+    cannot be re-read, so it is written once. The version is found by the commit's own tag
+    (`userMetadata`, as `io.replace_where` tags its commits), not taken as the newest: a
+    concurrent commit may already follow it.
     """
     from deltalake import CommitProperties, WriterProperties, write_deltalake
 
-    from reclake.maintenance.deltalog import find_commit, is_table, latest_version
+    from reclake.io import own_commit, write_tag
+    from reclake.maintenance.deltalog import is_table, latest_version
     from reclake.maintenance.retry import retry_on_conflict
 
-    tag = uuid.uuid4().hex
+    tag = write_tag(None)
     before = latest_version(uri) if is_table(uri) else None
     retryable = isinstance(batches, pa.RecordBatch)
 
@@ -152,14 +152,14 @@ def write_samples(
             writer_properties=WriterProperties(
                 max_row_group_size=row_group_rows, compression="SNAPPY"
             ),
-            commit_properties=CommitProperties(custom_metadata={WRITE_TAG_KEY: tag}),
+            commit_properties=CommitProperties(custom_metadata={"userMetadata": tag}),
         )
 
     if retryable:
         retry_on_conflict(write)
     else:
         write()
-    commit = find_commit(uri, before, lambda c: c.info.get(WRITE_TAG_KEY) == tag)
+    commit = own_commit(uri, before, tag)
     if commit is not None:
         return commit.version
     raise RuntimeError(f"the write tagged {tag} committed but is not in {uri}'s history")
