@@ -1,14 +1,21 @@
 """Expected training-sample rows recomputed straight from bronze/events and the dimensions,
 for the audit's few sampled impressions.
 
-Deliberately plain and independent of the production path: no tiles, no window state, no
-code from features/tiles.py, state.py, samples.py or labels.py; only the feature definitions
-(what the features are) and the config (attribution window). The sampled users' and items'
-raw events are summed per (entity, hour), each sampled impression is joined to the hour rows
-of its look-back and to the actions of its attribution window, and every value is summed or
-picked from those. Sampled keys are broadcast; bronze is read only in the event_date
-partitions the sample needs and only in the columns it needs, so the cost follows the
-sample, not the table.
+Deliberately plain and independent of the production path: no Spark, no tiles, no window
+state, no code from features/tiles.py, state.py, samples.py or labels.py; only the feature
+definitions (what the features are) and the config (attribution window). Bronze is read
+without a JVM (delta-rs lists the files of its current version, pyarrow reads them), only in
+the event_date partitions the sample needs and only in the columns it needs:
+
+- once for the sampled impressions themselves, in their own 1-2 dates: the true keys;
+- once for everything else (the look-back before the sampled hours through the attribution
+  window after them). Batch by batch as it is read, the sampled users' events are kept, the
+  sampled items' events are summed per (item, hour, event type) and the actions on the
+  sampled (request, item) pairs are kept for the labels. A sample drawn from impressions is
+  drawn towards popular items, so the items' events are most of bronze; only their sums go on.
+
+Every value of a sampled row is then summed or picked from those with numpy and plain
+Python, so the audit's cost is the scan (docs/quality.md, "What it costs").
 """
 
 from __future__ import annotations
@@ -16,7 +23,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from reclake import contract
 from reclake.config import Settings
@@ -26,35 +38,27 @@ from reclake.features.definitions import (
     OTHER_CATEGORY,
     SEQUENCE_COLUMN,
     SEQUENCE_LEN_COLUMN,
-    Aggregation,
     Entity,
     FeatureDefinitions,
     category_tile_column,
     window_column,
 )
-from reclake.io import read_table
 from reclake.tables import table
 
-if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
-
-# Timestamps are compared as text (UTC, microseconds): exact, and readable in the report.
-TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"
 US_PER_HOUR = 3_600_000_000
-BRONZE_COLUMNS = (
-    "event_id",
-    "event_type",
-    "event_time",
-    "user_id",
-    "item_id",
-    "request_id",
-    "position",
-    "watch_ms",
-    "beyond_lateness",
-    "event_date",
-)
 # finished: the longest attributed play reaches 90 % of the item (docs/labels.md).
 FINISHED_SHARE = (9, 10)
+KEY_COLUMNS = (
+    "event_id",
+    "request_id",
+    "user_id",
+    "item_id",
+    "position",
+    "event_time",
+    "event_hour",
+    "sample_date",
+)
+COUNT = "_count"  # events per (entity, hour, event type)
 
 
 @dataclass(frozen=True)
@@ -67,11 +71,18 @@ class Probe:
     time_us: int
 
 
-def as_text(column: str) -> Column:
-    """A timestamp column as comparable text (the session time zone is UTC)."""
-    from pyspark.sql import functions as F
+@dataclass(frozen=True)
+class HourRows:
+    """One entity's events summed per hour: sorted hours and one column per aggregation."""
 
-    return F.date_format(F.col(column), TIME_FORMAT)
+    hours: np.ndarray  # int64 microseconds, ascending
+    sums: np.ndarray  # int64, (hours, aggregations)
+
+
+def as_text(micros: int) -> str:
+    """A UTC timestamp as the audit compares it: ISO text with microseconds, exact."""
+    t = _at(micros)
+    return f"{t.year:04d}-{t.strftime('%m-%dT%H:%M:%S')}.{t.microsecond:06d}Z"
 
 
 def bronze_dates(probes: list[Probe], lookback_hours: int, window_minutes: int) -> list[date]:
@@ -87,7 +98,6 @@ def bronze_dates(probes: list[Probe], lookback_hours: int, window_minutes: int) 
 
 
 def recompute(
-    spark: SparkSession,
     settings: Settings,
     probes: list[Probe],
     dims_versions: list[tuple[int, int]],
@@ -96,292 +106,398 @@ def recompute(
     """Expected rows per event id, one per (users, items) version pair of `dims_versions`,
     and the number of bronze date partitions read. An event id without an on-time impression
     in bronze gets no entry."""
-    from pyspark.sql import functions as F
-
     dates = bronze_dates(
         probes, definitions.max_lookback_hours, settings.attribution_window_minutes
     )
-    sums = {a.sum_of for a in definitions.aggregations if a.sum_of}
-    bronze = (
-        read_table(spark, table("events"), settings)
-        .where(F.col("event_date").isin(dates) & ~F.col("beyond_lateness"))
-        .select(*dict.fromkeys([*BRONZE_COLUMNS, *sorted(sums)]))
-        .withColumn("_t_us", F.unix_micros("event_time"))
-    )
-    keys = spark.createDataFrame([(p.event_id,) for p in probes], "event_id STRING")
+    bronze_uri = table("events").uri(settings)
+    bronze = _dataset(bronze_uri)
     # An impression lives in its own event_date: 1-2 of the look-back's dates, not all 8.
     # A sampled row whose time was moved to another day is then not found: still a mismatch.
     own = sorted({_at(t).date() for p in probes for t in (p.time_us, p.hour_us)})
-    truth = _impressions(bronze.where(F.col("event_date").isin(own)), F.broadcast(keys))
+    truth = _impressions(bronze, bronze_uri, own, [p.event_id for p in probes])
     if not truth:
         return {}, len(dates)
-    probe = spark.createDataFrame(
-        [
-            (t["event_id"], t["user_id"], t["item_id"], t["request_id"], t["_t_us"])
-            for t in truth.values()
-        ],
-        "_sample STRING, _user_id BIGINT, _item_id BIGINT, _request STRING, _time_us BIGINT",
-    )
-    probe = F.broadcast(
-        probe.withColumn("_hour_us", F.col("_time_us") - F.pmod("_time_us", F.lit(US_PER_HOUR)))
-    )
-    # One scan of bronze serves every query below: the events of the sampled users and items
-    # (labels are actions on sampled items), held while the recompute runs.
-    named = None
-    for e in definitions.entities:
-        mine = F.col(e.key).isin(sorted({t[e.key] for t in truth.values()}))
-        named = mine if named is None else named | mine
-    relevant = bronze.where(named).persist()
-    try:
-        windows = {
-            e.name: _window_sums(relevant, probe, e, definitions) for e in definitions.entities
-        }
-        labels = _labels(relevant, probe, settings.attribution_window_minutes * 60_000_000)
-        items_versions = sorted({v for _, v in dims_versions})
-        categories = _category_plays(spark, settings, relevant, probe, items_versions, definitions)
-    finally:
-        relevant.unpersist()
-    user = next(e for e in definitions.entities if e.category_plays)
-    users, items = _dimensions(spark, settings, list(truth.values()), dims_versions)
+    user, item = (next(e for e in definitions.entities if e.key == k) for k in _ENTITY_KEYS)
+    scan = _scan(bronze, bronze_uri, dates, list(truth.values()), definitions)
+    sums = _summed(definitions)
+    user_sums = _per_hour_type(scan.user_events, user.key, sums)
+    hour_rows = {
+        user.name: _hour_rows(user_sums, user.key, definitions),
+        item.name: _hour_rows(scan.item_sums, item.key, definitions),
+    }
+    plays = _plays_by_user(scan.user_events)
+    actions = _actions_by_pair(scan.actions)
+    window_us = settings.attribution_window_minutes * 60_000_000
+    users, items = _dimensions(settings, list(truth.values()), dims_versions)
+    played_items = sorted({int(i) for p in plays.values() for i in p.items})
+    categories = {
+        v: _categories(settings, v, played_items) for v in sorted({i for _, i in dims_versions})
+    }
 
     expected: dict[str, list[dict[str, Any]]] = {}
     for event_id, t in truth.items():
+        hour_us = t["_t_us"] - t["_t_us"] % US_PER_HOUR
+        features: dict[str, Any] = {}
+        for e in (user, item):
+            features.update(
+                _window_features(hour_rows[e.name].get(t[e.key]), hour_us, e, definitions)
+            )
+        mine = plays.get(t[user.key])
+        if user.play_sequence:
+            features[SEQUENCE_COLUMN] = _newest_plays(mine, hour_us, definitions)
+            features[SEQUENCE_LEN_COLUMN] = len(features[SEQUENCE_COLUMN])
+        attributed = _attributed(actions.get((t["request_id"], t["item_id"]), []), t, window_us)
         rows = []
         for users_v, items_v in dims_versions:
-            item = items[items_v].get(t["item_id"])
+            it = items[items_v].get(t["item_id"])
             row = {k: t[k] for k in KEY_COLUMNS}
-            row.update(_labels_of(labels.get(event_id), item))
-            for e in definitions.entities:
-                row.update(_window_features(windows[e.name].get(event_id), e, definitions))
-            plays = categories.get((event_id, items_v), {})
-            row.update(_category_features(plays, item, user, definitions))
-            row.update(_static(t, item, users[users_v].get(t["user_id"])))
+            row.update(_labels_of(attributed, it))
+            row.update(features)
+            if user.category_plays:
+                counts = _category_counts(mine, hour_us, categories[items_v], definitions)
+                row.update(_category_features(counts, it, user, definitions))
+            row.update(_static(t, it, users[users_v].get(t["user_id"])))
             rows.append(row)
         expected[event_id] = rows
     return expected, len(dates)
 
 
-KEY_COLUMNS = (
-    "event_id",
-    "request_id",
-    "user_id",
-    "item_id",
-    "position",
-    "event_time",
-    "event_hour",
-    "sample_date",
-)
+# ---- reading bronze ---------------------------------------------------------------------------
+
+_ENTITY_KEYS = ("user_id", "item_id")
+_ON_TIME = ~ds.field("beyond_lateness")
 
 
-def _impressions(bronze: DataFrame, keys: DataFrame) -> dict[str, dict[str, Any]]:
-    """The sampled impressions as bronze holds them (on time only): the true keys."""
-    from pyspark.sql import functions as F
+@dataclass(frozen=True)
+class Scan:
+    """What the one pass over the look-back's bronze keeps."""
 
-    found = (
-        bronze.where(F.col("event_type") == "impression")
-        .join(keys, "event_id")
-        .withColumn("_hour", F.date_trunc("hour", "event_time"))
-        .select(
-            "event_id",
-            "request_id",
-            "user_id",
-            "item_id",
-            "position",
-            "_t_us",
-            as_text("event_time").alias("event_time"),
-            as_text("_hour").alias("event_hour"),
-            F.to_date("_hour").cast("string").alias("sample_date"),
-        )
-    )
-    return {r["event_id"]: r.asDict() for r in found.collect()}
+    user_events: pa.Table  # the sampled users' events, every column the user side reads
+    item_sums: pa.Table  # the sampled items' events per (item_id, _hour_us, event_type)
+    actions: pa.Table  # actions on the sampled (request_id, item_id) pairs
 
 
-def _window_sums(
-    bronze: DataFrame, probe: DataFrame, entity: Entity, definitions: FeatureDefinitions
+def _dataset(uri: str) -> ds.Dataset:
+    """Bronze's current version as a pyarrow dataset (files listed by delta-rs)."""
+    from reclake.snapshots.deltars import open_table
+    from reclake.storagefault import guarded
+
+    with guarded(uri):
+        return open_table(uri).to_pyarrow_dataset()
+
+
+def _dates_filter(dates: list[date]) -> ds.Expression:
+    return ds.field("event_date").isin(pa.array(dates, pa.date32())) & _ON_TIME
+
+
+def _impressions(
+    bronze: ds.Dataset, uri: str, dates: list[date], event_ids: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """Per sampled impression, the entity's raw events of [hour(t) - W, hour(t)) summed for
-    every window and aggregation, and (for the sequence) its newest plays."""
-    from pyspark.sql import functions as F
+    """The sampled impressions as bronze holds them (on time only): the true keys."""
+    from reclake.storagefault import guarded
 
-    mine = _sampled_entities_events(bronze, probe, entity.key)
-    # Per (entity, hour) first: each sampled row then meets at most look-back hours rows, not
-    # every raw event of its entity's week. Windows are whole hours before hour(t), so a sum
-    # over the hour rows equals the sum over the raw events.
-    hour = F.col("_t_us") - F.pmod("_t_us", F.lit(US_PER_HOUR))
-    per_hour = mine.groupBy(entity.key, hour.alias("_e_hour_us")).agg(
-        *(
-            F.sum(F.when(F.col("event_type") == a.event_type, _summand(a)).otherwise(0)).alias(
-                f"_a_{a.name}"
-            )
-            for a in definitions.aggregations
+    wanted = (
+        _dates_filter(dates)
+        & (ds.field("event_type") == "impression")
+        & ds.field("event_id").isin(pa.array(sorted(set(event_ids)), pa.string()))
+    )
+    columns = ["event_id", "request_id", "user_id", "item_id", "position", "event_time"]
+    with guarded(uri):
+        found = bronze.to_table(columns=columns, filter=wanted)
+    times = _micros(found["event_time"]).to_pylist()
+    truth = {}
+    for row, t_us in zip(found.drop_columns(["event_time"]).to_pylist(), times, strict=True):
+        hour_us = t_us - t_us % US_PER_HOUR
+        row.update(
+            _t_us=t_us,
+            event_time=as_text(t_us),
+            event_hour=as_text(hour_us),
+            sample_date=_at(hour_us).date().isoformat(),
         )
-    )
-    e, h = F.col("_e_hour_us"), F.col("_hour_us")
-    lookback = definitions.max_lookback_hours * US_PER_HOUR
-    joined = per_hour.join(
-        probe, (F.col(entity.key) == F.col(f"_{entity.key}")) & (e >= h - lookback) & (e < h)
-    )
-    aggs = [
-        F.sum(F.when(e >= h - w.hours * US_PER_HOUR, F.col(f"_a_{a.name}")).otherwise(0))
-        .cast("bigint")
-        .alias(window_column(entity, a.name, w))
-        for w in definitions.windows
-        for a in definitions.aggregations
-    ]
-    rows = joined.groupBy("_sample").agg(*aggs).collect()
-    sums = {r["_sample"]: r.asDict() for r in rows}
-    if entity.play_sequence:
-        for sample, plays in _newest_plays(mine, probe, entity, definitions).items():
-            sums.setdefault(sample, {})[SEQUENCE_COLUMN] = plays
-    return sums
+        truth[row["event_id"]] = row
+    return truth
 
 
-def _sampled_entities_events(bronze: DataFrame, probe: DataFrame, key: str) -> DataFrame:
-    """Bronze events of the entities (users or items) the sampled impressions name."""
-    from pyspark.sql import functions as F
-
-    keys = probe.select(F.col(f"_{key}").alias(key)).distinct()
-    return bronze.join(F.broadcast(keys), key, "left_semi")
-
-
-def _summand(a: Aggregation) -> Column:
-    """What one matching event adds to an aggregation: 1, or its (null as 0) summed column."""
-    from pyspark.sql import functions as F
-
-    return F.lit(1) if a.sum_of is None else F.coalesce(F.col(a.sum_of), F.lit(0))
-
-
-def _newest_plays(
-    events: DataFrame, probe: DataFrame, entity: Entity, definitions: FeatureDefinitions
-) -> dict[str, list[int]]:
-    """Per sampled impression, the item ids of its entity's newest plays in
-    [hour(t) - sequence look-back, hour(t)), newest first."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    t, h = F.col("_t_us"), F.col("_hour_us")
-    since = h - definitions.sequence_lookback_hours * US_PER_HOUR
-    plays = events.where(F.col("event_type") == "play").join(
-        probe, (F.col(entity.key) == F.col(f"_{entity.key}")) & (t >= since) & (t < h)
-    )
-    # Newest first; equal times by event_id, larger first: the reverse of (time, id).
-    order = Window.partitionBy("_sample").orderBy(t.desc(), F.col("event_id").desc())
-    rows = (
-        plays.withColumn("_rank", F.row_number().over(order))
-        .where(F.col("_rank") <= definitions.sequence_length)
-        .select("_sample", "_rank", "item_id")
-        .collect()
-    )
-    ranked: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for r in rows:
-        ranked[r["_sample"]].append((r["_rank"], r["item_id"]))
-    return {s: [item for _, item in sorted(got)] for s, got in ranked.items()}
-
-
-def _labels(bronze: DataFrame, probe: DataFrame, window_us: int) -> dict[str, dict[str, Any]]:
-    """Per sampled impression, what the actions of its (request_id, item_id) in
-    [t, t + attribution window] add up to."""
-    from pyspark.sql import functions as F
-
-    t = F.col("_t_us")
-    joined = bronze.where(F.col("event_type").isin(*contract.ACTION_TYPES)).join(
-        probe,
-        (F.col("request_id") == F.col("_request"))
-        & (F.col("item_id") == F.col("_item_id"))
-        & (t >= F.col("_time_us"))
-        & (t <= F.col("_time_us") + window_us),
-    )
-    kind = F.col("event_type")
-    is_play = kind == "play"
-    rows = (
-        joined.groupBy("_sample")
-        .agg(
-            F.max(is_play).alias("played"),
-            F.sum(F.when(is_play, F.coalesce("watch_ms", F.lit(0))).otherwise(0)).alias("watch_ms"),
-            F.max(F.when(is_play, F.col("watch_ms"))).alias("longest_play_ms"),
-            F.max(kind == "like").alias("liked"),
-            F.max(kind == "share").alias("shared"),
-            F.max(kind == "skip").alias("skipped"),
-        )
-        .collect()
-    )
-    return {r["_sample"]: r.asDict() for r in rows}
-
-
-def _category_plays(
-    spark: SparkSession,
-    settings: Settings,
-    bronze: DataFrame,
-    probe: DataFrame,
-    items_versions: list[int],
+def _scan(
+    bronze: ds.Dataset,
+    uri: str,
+    dates: list[date],
+    truth: list[dict[str, Any]],
     definitions: FeatureDefinitions,
-) -> dict[tuple[str, int], dict[tuple[str, str], int]]:
-    """(event id, items version) -> {(category window, bucket): the user's plays}, with the
-    played items' categories as that version of dims/items has them."""
-    from pyspark.sql import functions as F
+) -> Scan:
+    """One pass over the dates: the sampled users' events kept, the sampled items' events
+    summed per (item, hour, type), the sampled requests' actions on their items kept."""
+    from reclake.storagefault import guarded
 
-    longest = max(w.hours for w in definitions.category_windows) * US_PER_HOUR
-    user = next(e for e in definitions.entities if e.category_plays)
-    plays = _sampled_entities_events(bronze, probe, user.key).where(F.col("event_type") == "play")
-    # Plays per (user, hour, item) first, as in _window_sums: the probes meet hour rows.
-    hour = F.col("_t_us") - F.pmod("_t_us", F.lit(US_PER_HOUR))
-    per_item = plays.groupBy(user.key, hour.alias("_e_hour_us"), "item_id").agg(
-        F.count(F.lit(1)).alias("_plays")
+    users = pa.array(sorted({t["user_id"] for t in truth}), pa.int64())
+    items = pa.array(sorted({t["item_id"] for t in truth}), pa.int64())
+    requests = pa.array(sorted({t["request_id"] for t in truth}), pa.string())
+    sums = _summed(definitions)
+    columns = list(
+        dict.fromkeys(["event_id", "event_type", "event_time", *_ENTITY_KEYS, "request_id", *sums])
     )
-    items = None
-    for v in items_versions:
-        one = read_table(spark, table("items"), settings, v).select(
-            "item_id", "category", F.lit(v).alias("_items_v")
-        )
-        items = one if items is None else items.unionByName(one)
-    versions = spark.createDataFrame([(v,) for v in items_versions], "_items_v BIGINT")
-    tagged = per_item.crossJoin(F.broadcast(versions)).join(items, ["_items_v", "item_id"], "left")
-    tracked = F.col("category").isin(list(definitions.categories))
-    bucket = F.when(tracked, F.col("category")).otherwise(F.lit(OTHER_CATEGORY))
-    per_bucket = tagged.groupBy(user.key, "_e_hour_us", "_items_v", bucket.alias("_bucket")).agg(
-        F.sum("_plays").alias("_plays")
+    wanted = _dates_filter(dates) & (
+        ds.field("user_id").isin(users) | ds.field("item_id").isin(items)
     )
-    e, h = F.col("_e_hour_us"), F.col("_hour_us")
-    joined = per_bucket.join(
-        probe, (F.col(user.key) == F.col(f"_{user.key}")) & (e >= h - longest) & (e < h)
+    actions_types = pa.array(contract.ACTION_TYPES, pa.string())
+    kept_users, item_parts, kept_actions = [], [], []
+    with guarded(uri):
+        for batch in bronze.to_batches(columns=columns, filter=wanted):
+            rows = pa.Table.from_batches([batch])
+            rows = rows.append_column("_t_us", _micros(rows["event_time"]))
+            kept_users.append(rows.filter(pc.is_in(rows["user_id"], users)))
+            mine = rows.filter(pc.is_in(rows["item_id"], items))
+            item_parts.append(_per_hour_type(mine, "item_id", sums))
+            acted = pc.and_(
+                pc.is_in(mine["event_type"], actions_types), pc.is_in(mine["request_id"], requests)
+            )
+            kept_actions.append(mine.filter(acted))
+    empty = _empty(bronze.schema, columns)
+    return Scan(
+        user_events=pa.concat_tables(kept_users or [empty]),
+        item_sums=_combine(item_parts or [_per_hour_type(empty, "item_id", sums)], sums),
+        actions=pa.concat_tables(kept_actions or [empty]),
     )
-    windows = definitions.category_windows
-    counts = [
-        F.sum(F.when(e >= h - w.hours * US_PER_HOUR, F.col("_plays")).otherwise(0)).alias(f"_w{i}")
-        for i, w in enumerate(windows)
-    ]
-    rows = joined.groupBy("_sample", "_items_v", "_bucket").agg(*counts).collect()
-    out: dict[tuple[str, int], dict[tuple[str, str], int]] = defaultdict(dict)
-    for r in rows:
-        for i, w in enumerate(windows):
-            out[(r["_sample"], r["_items_v"])][(w.name, r["_bucket"])] = int(r[f"_w{i}"])
+
+
+def _summed(definitions: FeatureDefinitions) -> list[str]:
+    """The bronze columns some aggregation sums."""
+    return sorted({a.sum_of for a in definitions.aggregations if a.sum_of})
+
+
+def _empty(schema: pa.Schema, columns: list[str]) -> pa.Table:
+    """No rows, the scan's columns (a look-back whose bronze holds nothing relevant)."""
+    rows = schema.empty_table().select(columns)
+    return rows.append_column("_t_us", pa.array([], pa.int64()))
+
+
+def _micros(times: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Timestamps as int64 microseconds since the epoch (UTC)."""
+    return pc.cast(pc.cast(times, pa.timestamp("us", tz="UTC")), pa.int64())
+
+
+def _floor_hour(micros: pa.ChunkedArray) -> np.ndarray:
+    """The hour each time falls in, in microseconds (floored, also before 1970)."""
+    t = np.asarray(micros.to_numpy(), dtype=np.int64)
+    return t - np.mod(t, US_PER_HOUR)
+
+
+def _per_hour_type(rows: pa.Table, key: str, sums: list[str]) -> pa.Table:
+    """Events per (key, hour, event type): how many, and the sum of each of `sums` (nulls
+    add nothing)."""
+    grouped = pa.table(
+        {
+            key: rows[key],
+            "_hour_us": _floor_hour(rows["_t_us"]),
+            "event_type": rows["event_type"],
+            **{c: rows[c] for c in sums},
+        }
+    ).group_by([key, "_hour_us", "event_type"])
+    out = grouped.aggregate([([], "count_all"), *((c, "sum") for c in sums)])
+    names = {"count_all": COUNT, **{f"{c}_sum": c for c in sums}}
+    return out.rename_columns([names.get(n, n) for n in out.column_names])
+
+
+def _combine(parts: list[pa.Table], sums: list[str]) -> pa.Table:
+    """Per-batch (key, hour, type) sums added up into one row per (key, hour, type)."""
+    rows = pa.concat_tables(parts)
+    keys = [c for c in rows.column_names if c not in {COUNT, *sums}]
+    out = rows.group_by(keys).aggregate([(COUNT, "sum"), *((c, "sum") for c in sums)])
+    return out.rename_columns([n.removesuffix("_sum") for n in out.column_names])
+
+
+# ---- per sampled row ----------------------------------------------------------------------------
+
+
+def _hour_rows(
+    per_type: pa.Table, key: str, definitions: FeatureDefinitions
+) -> dict[int, HourRows]:
+    """Per entity id, its hours and every aggregation's value in each (from the per (key,
+    hour, type) rows)."""
+    if per_type.num_rows == 0:
+        return {}
+    keys = per_type[key].to_numpy()
+    hours = per_type["_hour_us"].to_numpy()
+    order = np.lexsort((hours, keys))
+    keys, hours = keys[order], hours[order]
+    types = np.asarray(per_type["event_type"].to_pylist(), dtype=object)[order]
+    first = np.r_[True, (keys[1:] != keys[:-1]) | (hours[1:] != hours[:-1])]
+    pair = np.cumsum(first) - 1
+    sums = np.zeros((int(pair[-1]) + 1, len(definitions.aggregations)), np.int64)
+    for j, a in enumerate(definitions.aggregations):
+        values = pc.fill_null(per_type[COUNT if a.sum_of is None else a.sum_of], 0)
+        values = np.asarray(values.to_numpy(), dtype=np.int64)[order]
+        of_type = types == a.event_type
+        np.add.at(sums[:, j], pair[of_type], values[of_type])
+    pair_keys, pair_hours = keys[first], hours[first]
+    starts = np.flatnonzero(np.r_[True, pair_keys[1:] != pair_keys[:-1]])
+    ends = np.r_[starts[1:], len(pair_keys)]
+    return {
+        int(pair_keys[s]): HourRows(pair_hours[s:e], sums[s:e])
+        for s, e in zip(starts, ends, strict=True)
+    }
+
+
+def _window_features(
+    rows: HourRows | None, hour_us: int, entity: Entity, definitions: FeatureDefinitions
+) -> dict[str, Any]:
+    """Counts and sums over [hour(t) - W, hour(t)) (0 without events), ratios (None on a zero
+    denominator)."""
+    out: dict[str, Any] = {}
+    for w in definitions.windows:
+        if rows is None:
+            totals = np.zeros(len(definitions.aggregations), np.int64)
+        else:
+            inside = (rows.hours >= hour_us - w.hours * US_PER_HOUR) & (rows.hours < hour_us)
+            totals = rows.sums[inside].sum(axis=0)
+        for j, a in enumerate(definitions.aggregations):
+            out[window_column(entity, a.name, w)] = int(totals[j])
+        for r in definitions.ratios:
+            num = out[window_column(entity, r.numerator, w)]
+            den = out[window_column(entity, r.denominator, w)]
+            out[window_column(entity, r.name, w)] = num / den if den else None
     return out
 
 
+@dataclass(frozen=True)
+class Plays:
+    """One user's plays, newest first; equal times: the larger event id first."""
+
+    times: np.ndarray  # int64 microseconds, descending
+    items: np.ndarray  # int64
+
+
+def _plays_by_user(user_events: pa.Table) -> dict[int, Plays]:
+    """The sampled users' plays, per user, newest first."""
+    plays = user_events.filter(pc.equal(user_events["event_type"], "play"))
+    newest_first = [("user_id", "ascending"), ("_t_us", "descending"), ("event_id", "descending")]
+    plays = plays.sort_by(newest_first)
+    users = plays["user_id"].to_numpy()
+    if len(users) == 0:
+        return {}
+    times, items = plays["_t_us"].to_numpy(), plays["item_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    ends = np.r_[starts[1:], len(users)]
+    return {int(users[s]): Plays(times[s:e], items[s:e]) for s, e in zip(starts, ends, strict=True)}
+
+
+def _between(plays: Plays, since_us: int, before_us: int) -> slice:
+    """The positions of the plays with since <= time < before (times are descending)."""
+    newest_first = -plays.times
+    first = int(np.searchsorted(newest_first, -before_us, side="right"))
+    end = int(np.searchsorted(newest_first, -since_us, side="right"))
+    return slice(first, max(first, end))
+
+
+def _newest_plays(plays: Plays | None, hour_us: int, definitions: FeatureDefinitions) -> list[int]:
+    """Item ids of the user's newest plays in [hour(t) - sequence look-back, hour(t))."""
+    if plays is None:
+        return []
+    since = hour_us - definitions.sequence_lookback_hours * US_PER_HOUR
+    inside = plays.items[_between(plays, since, hour_us)]
+    return [int(i) for i in inside[: definitions.sequence_length]]
+
+
+def _category_counts(
+    plays: Plays | None,
+    hour_us: int,
+    categories: dict[int, str | None],
+    definitions: FeatureDefinitions,
+) -> dict[tuple[str, str], int]:
+    """{(category window, bucket): the user's plays in it}, with the played items'
+    categories as one dims/items version has them (unknown or untracked: other)."""
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    if plays is None:
+        return counts
+    for w in definitions.category_windows:
+        inside = plays.items[_between(plays, hour_us - w.hours * US_PER_HOUR, hour_us)]
+        for item_id in inside.tolist():
+            category = categories.get(item_id)
+            bucket = category if category in definitions.categories else OTHER_CATEGORY
+            counts[(w.name, bucket)] += 1
+    return counts
+
+
+def _actions_by_pair(actions: pa.Table) -> dict[tuple[str, int], list[tuple[int, str, Any]]]:
+    """(request_id, item_id) -> its actions as (time, type, watch_ms)."""
+    out: dict[tuple[str, int], list[tuple[int, str, Any]]] = defaultdict(list)
+    columns = ["request_id", "item_id", "_t_us", "event_type", "watch_ms"]
+    for r in actions.select(columns).to_pylist():
+        out[(r["request_id"], r["item_id"])].append((r["_t_us"], r["event_type"], r["watch_ms"]))
+    return out
+
+
+def _attributed(
+    actions: list[tuple[int, str, Any]], impression: dict[str, Any], window_us: int
+) -> dict[str, Any] | None:
+    """What the actions in [t, t + attribution window] add up to (None: there are none)."""
+    t = impression["_t_us"]
+    inside = [(kind, watch) for at, kind, watch in actions if t <= at <= t + window_us]
+    if not inside:
+        return None
+    play_watch = [watch for kind, watch in inside if kind == "play"]
+    longest = [w for w in play_watch if w is not None]
+    kinds = {kind for kind, _ in inside}
+    return {
+        "played": "play" in kinds,
+        "watch_ms": sum(w or 0 for w in play_watch),
+        "longest_play_ms": max(longest) if longest else None,
+        "liked": "like" in kinds,
+        "shared": "share" in kinds,
+        "skipped": "skip" in kinds,
+    }
+
+
+# ---- the dimensions -----------------------------------------------------------------------------
+
+
+def _read_dimension(
+    settings: Settings, name: str, version: int, key: str, ids: list[int], columns: list[str]
+) -> pa.Table:
+    """The rows of `ids` in one version of a dimension table."""
+    from reclake.snapshots.deltars import open_table
+    from reclake.storagefault import guarded
+
+    uri = table(name).uri(settings)
+    with guarded(uri):
+        return (
+            open_table(uri, version)
+            .to_pyarrow_dataset()
+            .to_table(columns=[key, *columns], filter=ds.field(key).isin(pa.array(ids, pa.int64())))
+        )
+
+
 def _dimensions(
-    spark: SparkSession,
-    settings: Settings,
-    truth: list[dict[str, Any]],
-    dims_versions: list[tuple[int, int]],
+    settings: Settings, truth: list[dict[str, Any]], dims_versions: list[tuple[int, int]]
 ) -> tuple[dict[int, dict[int, dict[str, Any]]], dict[int, dict[int, dict[str, Any]]]]:
     """The sampled users and items in each needed version of dims/users and dims/items."""
-    from pyspark.sql import functions as F
-
     user_ids = sorted({t["user_id"] for t in truth})
     item_ids = sorted({t["item_id"] for t in truth})
     users = {}
     for v in sorted({u for u, _ in dims_versions}):
-        df = read_table(spark, table("users"), settings, v).where(F.col("user_id").isin(user_ids))
-        df = df.select("user_id", "country", "device", "age_bucket")
-        users[v] = {r["user_id"]: r.asDict() for r in df.collect()}
+        found = _read_dimension(
+            settings, "users", v, "user_id", user_ids, ["country", "device", "age_bucket"]
+        )
+        users[v] = {r["user_id"]: r for r in found.to_pylist()}
     items = {}
     for v in sorted({i for _, i in dims_versions}):
-        df = read_table(spark, table("items"), settings, v).where(F.col("item_id").isin(item_ids))
-        df = df.select(
-            "item_id", "category", "duration_ms", F.unix_seconds("created_at").alias("created_s")
+        found = _read_dimension(
+            settings, "items", v, "item_id", item_ids, ["category", "duration_ms", "created_at"]
         )
-        items[v] = {r["item_id"]: r.asDict() for r in df.collect()}
+        created = _micros(found["created_at"]).to_pylist()
+        rows = found.drop_columns(["created_at"]).to_pylist()
+        for row, us in zip(rows, created, strict=True):
+            row["created_s"] = None if us is None else us // 1_000_000
+        items[v] = {r["item_id"]: r for r in rows}
     return users, items
+
+
+def _categories(settings: Settings, version: int, item_ids: list[int]) -> dict[int, str | None]:
+    """item id -> category in one dims/items version, for the items the sampled users played."""
+    if not item_ids:
+        return {}
+    found = _read_dimension(settings, "items", version, "item_id", item_ids, ["category"])
+    return dict(zip(found["item_id"].to_pylist(), found["category"].to_pylist(), strict=True))
 
 
 # ---- assembling one expected row (pure) -------------------------------------------------------
@@ -401,27 +517,6 @@ def _labels_of(actions: dict[str, Any] | None, item: dict[str, Any] | None) -> d
         "shared": bool(got.get("shared")),
         "skipped": bool(got.get("skipped")),
     }
-
-
-def _window_features(
-    sums: dict[str, Any] | None, entity: Entity, definitions: FeatureDefinitions
-) -> dict[str, Any]:
-    """Counts and sums (0 without events), ratios (None on a zero denominator), sequence."""
-    sums = sums or {}
-    out: dict[str, Any] = {}
-    for w in definitions.windows:
-        for a in definitions.aggregations:
-            name = window_column(entity, a.name, w)
-            out[name] = int(sums.get(name) or 0)
-        for r in definitions.ratios:
-            num = out[window_column(entity, r.numerator, w)]
-            den = out[window_column(entity, r.denominator, w)]
-            out[window_column(entity, r.name, w)] = num / den if den else None
-    if entity.play_sequence:
-        sequence = list(sums.get(SEQUENCE_COLUMN) or [])
-        out[SEQUENCE_COLUMN] = sequence
-        out[SEQUENCE_LEN_COLUMN] = len(sequence)
-    return out
 
 
 def _category_features(
