@@ -5,18 +5,21 @@ is tested in tests/integration/test_audit.py."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
 
 from reclake.features.definitions import DEFINITIONS, ITEM, USER
 from reclake.quality.audit_recompute import (
     US_PER_HOUR,
+    HourSums,
     _attributed,
-    _combine,
-    _hour_rows,
+    _exact_bincount,
+    _hour_index,
     _newest_plays,
-    _per_hour_type,
     _plays_by_user,
     _window_features,
     as_text,
@@ -24,7 +27,7 @@ from reclake.quality.audit_recompute import (
 
 H = datetime(2026, 11, 20, 10, tzinfo=UTC)
 H_US = int(H.timestamp()) * 1_000_000
-SUMS = ["watch_ms"]
+DATES = [date(2026, 11, d) for d in range(12, 21)]  # the 7-day look-back of 10:00 and its day
 
 
 def events(rows: list[tuple]) -> pa.Table:
@@ -45,6 +48,20 @@ def events(rows: list[tuple]) -> pa.Table:
     )
 
 
+def add(sums: HourSums, table: pa.Table) -> None:
+    """Add events of the sampled items the way the scan does."""
+    item = pc.index_in(table["item_id"], value_set=sums.keys).fill_null(-1).to_numpy()
+    hour = _hour_index(table["_t_us"].to_numpy(), DATES)
+    terms = [
+        (
+            pc.equal(table["event_type"], a.event_type).to_numpy(zero_copy_only=False),
+            None if a.sum_of is None else pc.fill_null(table[a.sum_of], 0).to_numpy(),
+        )
+        for a in DEFINITIONS.aggregations
+    ]
+    sums.add(item, hour, terms)
+
+
 def hours_back(h: float) -> int:
     return H_US - int(h * US_PER_HOUR)
 
@@ -59,16 +76,14 @@ def test_batches_summed_per_hour_equal_one_pass_and_windows_keep_their_edges():
         ("f", "play", 1, 10, H_US + 1, 1_000),  # in the sample's own hour: never counted
         ("g", "like", 2, 10, hours_back(1), None),
     ]
-    table = events(rows)
-    one_pass = _per_hour_type(table, "item_id", SUMS)
-    batched = _combine(
-        [_per_hour_type(table.slice(i, 2), "item_id", SUMS) for i in (0, 2, 4, 6)], SUMS
-    )
-    assert sorted(one_pass.to_pylist(), key=str) == sorted(batched.to_pylist(), key=str)
+    one_pass, batched = (HourSums(pa.array([10, 11]), DATES, DEFINITIONS) for _ in range(2))
+    add(one_pass, events(rows))
+    for i in (0, 2, 4, 6):
+        add(batched, events(rows[i : i + 2]))
+    assert np.array_equal(one_pass.sums, batched.sums) and one_pass.sums.sum() > 0
+    assert batched.of(12) is None and batched.of(11).sums.sum() == 0
 
-    item = _window_features(
-        _hour_rows(batched, "item_id", DEFINITIONS)[10], H_US, ITEM, DEFINITIONS
-    )
+    item = _window_features(batched.of(10), H_US, ITEM, DEFINITIONS)
     assert (item["item_plays_1h"], item["item_plays_24h"], item["item_plays_7d"]) == (0, 1, 3)
     assert (item["item_watch_ms_24h"], item["item_watch_ms_7d"]) == (7, 107)
     assert item["item_impressions_1h"] == 1 and item["item_likes_1h"] == 1
@@ -86,7 +101,6 @@ def test_sequence_is_newest_first_with_ties_by_larger_event_id_and_stops_at_the_
         ("tie-a", "play", 1, 3, hours_back(0.5), None),
         ("tie-b", "play", 1, 4, hours_back(0.5), None),
         ("now", "play", 1, 5, H_US, None),  # hour(t) itself: out
-        ("imp", "impression", 1, 6, hours_back(0.2), None),
         ("other", "play", 2, 7, hours_back(1), None),
     ]
     plays = _plays_by_user(events(rows))
@@ -128,3 +142,18 @@ def test_times_are_compared_as_utc_text_with_microseconds():
         (datetime(999, 1, 2, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()
     )
     assert as_text(year_999 * 1_000_000) == "0999-01-02T00:00:00.000000Z"
+
+
+def test_sums_stay_exact_beyond_a_doubles_integers():
+    big = np.array([2**52 + 1, 2**52 + 1, 3], dtype=np.int64)
+    cells = np.array([0, 0, 1])
+    assert _exact_bincount(cells, big, 3).tolist() == [2**53 + 2, 3, 0]
+    assert _exact_bincount(cells, None, 3).tolist() == [2, 1, 0]
+
+
+def test_an_event_outside_its_event_date_is_an_error_not_a_wrong_hour():
+    assert _hour_index(np.array([H_US + 1]), DATES).tolist() == [8 * 24 + 10]
+    with pytest.raises(ValueError, match="event_date"):
+        _hour_index(np.array([hours_back(11)]), DATES[-1:])
+    with pytest.raises(ValueError, match="event_date"):  # a date between two scanned ones
+        _hour_index(np.array([hours_back(5 * 24)]), [DATES[0], DATES[-1]])

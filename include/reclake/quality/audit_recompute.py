@@ -58,7 +58,6 @@ KEY_COLUMNS = (
     "event_hour",
     "sample_date",
 )
-COUNT = "_count"  # events per (entity, hour, event type)
 
 
 @dataclass(frozen=True)
@@ -119,19 +118,14 @@ def recompute(
         return {}, len(dates)
     user, item = (next(e for e in definitions.entities if e.key == k) for k in _ENTITY_KEYS)
     scan = _scan(bronze, bronze_uri, dates, list(truth.values()), definitions)
-    sums = _summed(definitions)
-    user_sums = _per_hour_type(scan.user_events, user.key, sums)
-    hour_rows = {
-        user.name: _hour_rows(user_sums, user.key, definitions),
-        item.name: _hour_rows(scan.item_sums, item.key, definitions),
-    }
-    plays = _plays_by_user(scan.user_events)
+    hour_rows = {user.name: scan.user_sums, item.name: scan.item_sums}
+    plays = _plays_by_user(scan.user_plays)
     actions = _actions_by_pair(scan.actions)
     window_us = settings.attribution_window_minutes * 60_000_000
     users, items = _dimensions(settings, list(truth.values()), dims_versions)
-    played_items = sorted({int(i) for p in plays.values() for i in p.items})
-    categories = {
-        v: _categories(settings, v, played_items) for v in sorted({i for _, i in dims_versions})
+    played = np.unique(np.concatenate([p.items for p in plays.values()] or [np.array([], int)]))
+    buckets = {
+        v: _buckets(settings, v, played, definitions) for v in sorted({i for _, i in dims_versions})
     }
 
     expected: dict[str, list[dict[str, Any]]] = {}
@@ -140,7 +134,7 @@ def recompute(
         features: dict[str, Any] = {}
         for e in (user, item):
             features.update(
-                _window_features(hour_rows[e.name].get(t[e.key]), hour_us, e, definitions)
+                _window_features(hour_rows[e.name].of(t[e.key]), hour_us, e, definitions)
             )
         mine = plays.get(t[user.key])
         if user.play_sequence:
@@ -154,7 +148,7 @@ def recompute(
             row.update(_labels_of(attributed, it))
             row.update(features)
             if user.category_plays:
-                counts = _category_counts(mine, hour_us, categories[items_v], definitions)
+                counts = _category_counts(mine, hour_us, buckets[items_v], definitions)
                 row.update(_category_features(counts, it, user, definitions))
             row.update(_static(t, it, users[users_v].get(t["user_id"])))
             rows.append(row)
@@ -165,15 +159,79 @@ def recompute(
 # ---- reading bronze ---------------------------------------------------------------------------
 
 _ENTITY_KEYS = ("user_id", "item_id")
+ACTIONS = contract.ACTION_TYPES
 _ON_TIME = ~ds.field("beyond_lateness")
+
+
+class HourSums:
+    """Some entities' events summed per (entity, hour) for every aggregation: the input of
+    every window feature. Dense (aggregations x entities x hours of the scanned dates), so a
+    batch adds in with one bincount per aggregation; 8 bytes a cell (1,000 sampled entities
+    over a day's 9 dates and 6 aggregations: 10 MB)."""
+
+    def __init__(self, keys: pa.Array, dates: list[date], definitions: FeatureDefinitions):
+        self.keys = keys  # sorted, distinct
+        self.hours = (_midnights(dates)[:, None] + np.arange(24) * US_PER_HOUR).reshape(-1)
+        shape = (len(definitions.aggregations), len(keys), len(self.hours))
+        self.sums = np.zeros(shape, dtype=np.int64)
+
+    def add(
+        self, entity: np.ndarray, hour: np.ndarray, terms: list[tuple[np.ndarray, Any]]
+    ) -> None:
+        """Add a batch: per event, its entity's index in `keys` (-1: none of them) and its
+        hour's index; per aggregation, which events it takes and their values (None: it
+        counts them)."""
+        theirs = entity >= 0
+        cell = entity * len(self.hours) + hour
+        for j, (takes, values) in enumerate(terms):
+            mine = theirs & takes
+            picked = None if values is None else values[mine]
+            self.sums[j].reshape(-1)[:] += _exact_bincount(cell[mine], picked, self.sums[j].size)
+
+    def of(self, key: int) -> HourRows | None:
+        """One entity's hours and sums (None: not one of these entities)."""
+        found = pc.index_in(pa.array([key], pa.int64()), value_set=self.keys)[0].as_py()
+        return None if found is None else HourRows(self.hours, self.sums[:, found, :].T)
+
+
+def _midnights(dates: list[date]) -> np.ndarray:
+    """Each date's first microsecond (UTC)."""
+    days = [int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()) for d in dates]
+    return np.array(days, dtype=np.int64) * 1_000_000
+
+
+def _hour_index(t_us: np.ndarray, dates: list[date]) -> np.ndarray:
+    """The index of each time's hour among the dates' hours (24 per date, in date order);
+    bronze's event_date partition is its time's date, so every time falls on one of them."""
+    day_us = 24 * US_PER_HOUR
+    first = int(_midnights(dates[:1])[0]) // day_us
+    position = np.full(int(_midnights(dates[-1:])[0]) // day_us - first + 1, -1, np.int64)
+    position[_midnights(dates) // day_us - first] = np.arange(len(dates))
+    day = t_us // day_us - first
+    inside = (day >= 0) & (day < len(position))
+    if not inside.all() or (position[day] < 0).any():
+        raise ValueError("bronze holds an event whose event_date is not its time's date")
+    return position[day] * 24 + (t_us % day_us) // US_PER_HOUR
+
+
+def _exact_bincount(cells: np.ndarray, values: np.ndarray | None, size: int) -> np.ndarray:
+    """Per cell, how many events (values None) or the sum of their values, exactly."""
+    if values is None:
+        return np.bincount(cells, minlength=size)
+    if len(values) and int(np.abs(values).max()) * len(values) >= 2**53:
+        out = np.zeros(size, dtype=np.int64)  # beyond a double's exact integers
+        np.add.at(out, cells, values)
+        return out
+    return np.bincount(cells, weights=values, minlength=size).astype(np.int64)
 
 
 @dataclass(frozen=True)
 class Scan:
     """What the one pass over the look-back's bronze keeps."""
 
-    user_events: pa.Table  # the sampled users' events, every column the user side reads
-    item_sums: pa.Table  # the sampled items' events per (item_id, _hour_us, event_type)
+    user_sums: HourSums  # the sampled users' events per hour
+    item_sums: HourSums  # the sampled items' events per hour
+    user_plays: pa.Table  # the sampled users' plays: user_id, item_id, _t_us, event_id
     actions: pa.Table  # actions on the sampled (request_id, item_id) pairs
 
 
@@ -225,44 +283,56 @@ def _scan(
     truth: list[dict[str, Any]],
     definitions: FeatureDefinitions,
 ) -> Scan:
-    """One pass over the dates: the sampled users' events kept, the sampled items' events
-    summed per (item, hour, type), the sampled requests' actions on their items kept."""
+    """One pass over the dates: the sampled users' and items' events summed per hour as
+    they are read, the users' plays and the sampled requests' actions on their items kept."""
     from reclake.storagefault import guarded
 
-    users = pa.array(sorted({t["user_id"] for t in truth}), pa.int64())
-    items = pa.array(sorted({t["item_id"] for t in truth}), pa.int64())
+    users, items = (pa.array(sorted({t[k] for t in truth}), pa.int64()) for k in _ENTITY_KEYS)
     requests = pa.array(sorted({t["request_id"] for t in truth}), pa.string())
-    sums = _summed(definitions)
+    user_sums, item_sums = (HourSums(keys, dates, definitions) for keys in (users, items))
+    # Event types by code: every type an aggregation, the sequence or the labels read.
+    kinds = sorted({a.event_type for a in definitions.aggregations} | {"play", *ACTIONS})
+    code = {kind: i for i, kind in enumerate(kinds)}
+    sums = sorted({a.sum_of for a in definitions.aggregations if a.sum_of})
     columns = list(
         dict.fromkeys(["event_id", "event_type", "event_time", *_ENTITY_KEYS, "request_id", *sums])
     )
     wanted = _dates_filter(dates) & (
         ds.field("user_id").isin(users) | ds.field("item_id").isin(items)
     )
-    actions_types = pa.array(contract.ACTION_TYPES, pa.string())
-    kept_users, item_parts, kept_actions = [], [], []
+    plays, actions = [], []
     with guarded(uri):
         for batch in bronze.to_batches(columns=columns, filter=wanted):
             rows = pa.Table.from_batches([batch])
             rows = rows.append_column("_t_us", _micros(rows["event_time"]))
-            kept_users.append(rows.filter(pc.is_in(rows["user_id"], users)))
-            mine = rows.filter(pc.is_in(rows["item_id"], items))
-            item_parts.append(_per_hour_type(mine, "item_id", sums))
-            acted = pc.and_(
-                pc.is_in(mine["event_type"], actions_types), pc.is_in(mine["request_id"], requests)
-            )
-            kept_actions.append(mine.filter(acted))
+            hour = _hour_index(_numpy(rows["_t_us"], 0), dates)
+            # Indexes are -1 for a value not looked for; a null summed value adds nothing.
+            kind = _numpy(pc.index_in(rows["event_type"], value_set=pa.array(kinds)), -1)
+            summed = {c: _numpy(rows[c], 0) for c in sums}
+            terms = [
+                (kind == code[a.event_type], None if a.sum_of is None else summed[a.sum_of])
+                for a in definitions.aggregations
+            ]
+            user = _numpy(pc.index_in(rows["user_id"], value_set=users), -1)
+            item = _numpy(pc.index_in(rows["item_id"], value_set=items), -1)
+            user_sums.add(user, hour, terms)
+            item_sums.add(item, hour, terms)
+            plays.append(rows.filter(pa.array((user >= 0) & (kind == code["play"]))))
+            acted = np.isin(kind, [code[k] for k in ACTIONS]) & (item >= 0)
+            candidates = rows.filter(pa.array(acted))
+            actions.append(candidates.filter(pc.is_in(candidates["request_id"], requests)))
     empty = _empty(bronze.schema, columns)
     return Scan(
-        user_events=pa.concat_tables(kept_users or [empty]),
-        item_sums=_combine(item_parts or [_per_hour_type(empty, "item_id", sums)], sums),
-        actions=pa.concat_tables(kept_actions or [empty]),
+        user_sums=user_sums,
+        item_sums=item_sums,
+        user_plays=pa.concat_tables(plays or [empty]),
+        actions=pa.concat_tables(actions or [empty]),
     )
 
 
-def _summed(definitions: FeatureDefinitions) -> list[str]:
-    """The bronze columns some aggregation sums."""
-    return sorted({a.sum_of for a in definitions.aggregations if a.sum_of})
+def _numpy(values: pa.ChunkedArray | pa.Array, null: int) -> np.ndarray:
+    """An integer column as int64 numpy, nulls replaced."""
+    return np.asarray(pc.fill_null(values, null).to_numpy(), dtype=np.int64)
 
 
 def _empty(schema: pa.Schema, columns: list[str]) -> pa.Table:
@@ -274,68 +344,6 @@ def _empty(schema: pa.Schema, columns: list[str]) -> pa.Table:
 def _micros(times: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """Timestamps as int64 microseconds since the epoch (UTC)."""
     return pc.cast(pc.cast(times, pa.timestamp("us", tz="UTC")), pa.int64())
-
-
-def _floor_hour(micros: pa.ChunkedArray) -> np.ndarray:
-    """The hour each time falls in, in microseconds (floored, also before 1970)."""
-    t = np.asarray(micros.to_numpy(), dtype=np.int64)
-    return t - np.mod(t, US_PER_HOUR)
-
-
-def _per_hour_type(rows: pa.Table, key: str, sums: list[str]) -> pa.Table:
-    """Events per (key, hour, event type): how many, and the sum of each of `sums` (nulls
-    add nothing)."""
-    grouped = pa.table(
-        {
-            key: rows[key],
-            "_hour_us": _floor_hour(rows["_t_us"]),
-            "event_type": rows["event_type"],
-            **{c: rows[c] for c in sums},
-        }
-    ).group_by([key, "_hour_us", "event_type"])
-    out = grouped.aggregate([([], "count_all"), *((c, "sum") for c in sums)])
-    names = {"count_all": COUNT, **{f"{c}_sum": c for c in sums}}
-    return out.rename_columns([names.get(n, n) for n in out.column_names])
-
-
-def _combine(parts: list[pa.Table], sums: list[str]) -> pa.Table:
-    """Per-batch (key, hour, type) sums added up into one row per (key, hour, type)."""
-    rows = pa.concat_tables(parts)
-    keys = [c for c in rows.column_names if c not in {COUNT, *sums}]
-    out = rows.group_by(keys).aggregate([(COUNT, "sum"), *((c, "sum") for c in sums)])
-    return out.rename_columns([n.removesuffix("_sum") for n in out.column_names])
-
-
-# ---- per sampled row ----------------------------------------------------------------------------
-
-
-def _hour_rows(
-    per_type: pa.Table, key: str, definitions: FeatureDefinitions
-) -> dict[int, HourRows]:
-    """Per entity id, its hours and every aggregation's value in each (from the per (key,
-    hour, type) rows)."""
-    if per_type.num_rows == 0:
-        return {}
-    keys = per_type[key].to_numpy()
-    hours = per_type["_hour_us"].to_numpy()
-    order = np.lexsort((hours, keys))
-    keys, hours = keys[order], hours[order]
-    types = np.asarray(per_type["event_type"].to_pylist(), dtype=object)[order]
-    first = np.r_[True, (keys[1:] != keys[:-1]) | (hours[1:] != hours[:-1])]
-    pair = np.cumsum(first) - 1
-    sums = np.zeros((int(pair[-1]) + 1, len(definitions.aggregations)), np.int64)
-    for j, a in enumerate(definitions.aggregations):
-        values = pc.fill_null(per_type[COUNT if a.sum_of is None else a.sum_of], 0)
-        values = np.asarray(values.to_numpy(), dtype=np.int64)[order]
-        of_type = types == a.event_type
-        np.add.at(sums[:, j], pair[of_type], values[of_type])
-    pair_keys, pair_hours = keys[first], hours[first]
-    starts = np.flatnonzero(np.r_[True, pair_keys[1:] != pair_keys[:-1]])
-    ends = np.r_[starts[1:], len(pair_keys)]
-    return {
-        int(pair_keys[s]): HourRows(pair_hours[s:e], sums[s:e])
-        for s, e in zip(starts, ends, strict=True)
-    }
 
 
 def _window_features(
@@ -367,9 +375,8 @@ class Plays:
     items: np.ndarray  # int64
 
 
-def _plays_by_user(user_events: pa.Table) -> dict[int, Plays]:
+def _plays_by_user(plays: pa.Table) -> dict[int, Plays]:
     """The sampled users' plays, per user, newest first."""
-    plays = user_events.filter(pc.equal(user_events["event_type"], "play"))
     newest_first = [("user_id", "ascending"), ("_t_us", "descending"), ("event_id", "descending")]
     plays = plays.sort_by(newest_first)
     users = plays["user_id"].to_numpy()
@@ -401,20 +408,20 @@ def _newest_plays(plays: Plays | None, hour_us: int, definitions: FeatureDefinit
 def _category_counts(
     plays: Plays | None,
     hour_us: int,
-    categories: dict[int, str | None],
+    buckets: tuple[np.ndarray, np.ndarray],
     definitions: FeatureDefinitions,
 ) -> dict[tuple[str, str], int]:
-    """{(category window, bucket): the user's plays in it}, with the played items'
-    categories as one dims/items version has them (unknown or untracked: other)."""
-    counts: dict[tuple[str, str], int] = defaultdict(int)
+    """{(category window, bucket): the user's plays in it}, with the played items' buckets
+    as one dims/items version gives them (`_buckets`)."""
+    counts: dict[tuple[str, str], int] = {}
     if plays is None:
         return counts
+    items, codes = buckets
+    names = definitions.category_buckets
     for w in definitions.category_windows:
         inside = plays.items[_between(plays, hour_us - w.hours * US_PER_HOUR, hour_us)]
-        for item_id in inside.tolist():
-            category = categories.get(item_id)
-            bucket = category if category in definitions.categories else OTHER_CATEGORY
-            counts[(w.name, bucket)] += 1
+        per_bucket = np.bincount(codes[np.searchsorted(items, inside)], minlength=len(names))
+        counts.update({(w.name, b): int(n) for b, n in zip(names, per_bucket, strict=True) if n})
     return counts
 
 
@@ -492,12 +499,17 @@ def _dimensions(
     return users, items
 
 
-def _categories(settings: Settings, version: int, item_ids: list[int]) -> dict[int, str | None]:
-    """item id -> category in one dims/items version, for the items the sampled users played."""
-    if not item_ids:
-        return {}
-    found = _read_dimension(settings, "items", version, "item_id", item_ids, ["category"])
-    return dict(zip(found["item_id"].to_pylist(), found["category"].to_pylist(), strict=True))
+def _buckets(
+    settings: Settings, version: int, item_ids: np.ndarray, definitions: FeatureDefinitions
+) -> tuple[np.ndarray, np.ndarray]:
+    """The played items (sorted, distinct) and the index of each one's category bucket in
+    `category_buckets` as one dims/items version has it (unknown or untracked: other)."""
+    found = _read_dimension(settings, "items", version, "item_id", item_ids.tolist(), ["category"])
+    category = dict(zip(found["item_id"].to_pylist(), found["category"].to_pylist(), strict=True))
+    index = {b: i for i, b in enumerate(definitions.category_buckets)}
+    other = index[OTHER_CATEGORY]
+    codes = [index.get(category.get(i), other) for i in item_ids.tolist()]
+    return item_ids, np.array(codes, dtype=np.int64)
 
 
 # ---- assembling one expected row (pure) -------------------------------------------------------
