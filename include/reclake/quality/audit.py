@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from reclake.config import Settings
@@ -84,23 +84,7 @@ def audit_version(
             & (F.col(spec.time_column) < F.lit(end))
         )
     sample = draw(rows, sample_size, seed, definitions)
-    keys = spark.createDataFrame([(i,) for i in sample.event_ids], "event_id STRING")
-    got = {
-        r["event_id"]: r.asDict()
-        for r in rows.where(F.col("sample_date").isin(list(sample.dates)))
-        .join(F.broadcast(keys), "event_id")
-        .withColumns(
-            {
-                "_hour_us": F.unix_micros("event_hour"),
-                "_time_us": F.unix_micros("event_time"),
-                "sample_date": F.col("sample_date").cast("string"),
-            }
-        )
-        .collect()
-    }
-    for r in got.values():
-        # Times are compared as text (UTC, microseconds): exact, and readable in the report.
-        r["event_time"], r["event_hour"] = as_text(r["_time_us"]), as_text(r["_hour_us"])
+    got = sampled_rows(spec.uri(settings), version, sample.event_ids, sample.dates)
     probes = [Probe(i, r["_hour_us"], r["_time_us"]) for i, r in got.items()]
     dates = {r["sample_date"] for r in got.values()}
     dims = dims_lineage.versions_for(settings, spec.uri(settings), version, dates) if got else []
@@ -134,6 +118,47 @@ def audit_version(
     save_audit(settings, result)
     write_data_docs(settings, result)
     return result
+
+
+def sampled_rows(
+    uri: str, version: int, event_ids: tuple[str, ...], dates: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """The drawn rows of a table version as Python values, by event id, read JVM-free from
+    their sample_date partitions (Spark's join took about 5x as long: 19 s for 4M rows)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    from reclake.snapshots.deltars import open_table
+    from reclake.storagefault import guarded
+
+    if not event_ids:
+        return {}
+    with guarded(uri):
+        found = (
+            open_table(uri, version)
+            .to_pyarrow_dataset()
+            .to_table(
+                filter=ds.field("sample_date").isin(
+                    pa.array([date.fromisoformat(d) for d in dates])
+                )
+                & ds.field("event_id").isin(pa.array(event_ids, pa.string()))
+            )
+        )
+    micros = {c: pc.cast(found[c], pa.int64()).to_pylist() for c in ("event_time", "event_hour")}
+    rows = {}
+    for i, row in enumerate(found.to_pylist()):
+        time_us, hour_us = micros["event_time"][i], micros["event_hour"][i]
+        # Times are compared as text (UTC, microseconds): exact, and readable in the report.
+        row.update(
+            _time_us=time_us,
+            _hour_us=hour_us,
+            event_time=as_text(time_us),
+            event_hour=as_text(hour_us),
+            sample_date=row["sample_date"].isoformat(),
+        )
+        rows[row["event_id"]] = row
+    return rows
 
 
 def compare(
