@@ -195,7 +195,7 @@ class HourSums:
 
 
 def _midnights(dates: list[date]) -> np.ndarray:
-    """Each date's first microsecond (UTC)."""
+    """The first microsecond of each of the dates (UTC)."""
     days = [int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()) for d in dates]
     return np.array(days, dtype=np.int64) * 1_000_000
 
