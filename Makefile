@@ -14,14 +14,10 @@ setup:
 demo: setup
 	$(PY) -m reclake.demo
 
-# Three workers on 2 cores, a test file each at a time: the two Airflow end-to-end files
-# mostly wait (spark-submit start-ups, scheduler loops, sensor pokes: a CI run used about half
-# of the CPU with two workers), so a third worker fills those gaps with in-process Spark tests.
-# Files go out in collection order (e2e first, see tests/conftest.py), not most-tests-first.
-# Tests marked slow (exhaustive variants: every hour re-run, crash points, ...) are left out
-# to keep CI under 30 minutes; `make test-slow` runs them, `make test-all` runs everything.
-# Four workers on two cores: most of the run waits on servers and spark-submit start-ups
-# (a CI run with three used the CPU about half of its wall time).
+# Four workers on 2 cores, a test file each at a time, files in collection order (the
+# Airflow and cluster files first, see tests/conftest.py). The run is CPU-bound (README).
+# Tests marked slow (exhaustive variants: every hour re-run, crash points, ...) are left out;
+# `make test-slow` runs them, `make test-all` runs everything.
 test: setup
 	$(VENV)/bin/pytest -n 4 --dist loadfile --no-loadscope-reorder --durations=30 -m "not slow"
 
