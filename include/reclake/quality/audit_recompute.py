@@ -235,13 +235,25 @@ class Scan:
     actions: pa.Table  # actions on the sampled (request_id, item_id) pairs
 
 
-def _dataset(uri: str) -> ds.Dataset:
-    """Bronze's current version as a pyarrow dataset (files listed by delta-rs)."""
+def _dataset(uri: str, version: int | None = None) -> ds.Dataset:
+    """A table version (default current) as a pyarrow dataset (files listed by delta-rs)."""
     from reclake.snapshots.deltars import open_table
     from reclake.storagefault import guarded
 
     with guarded(uri):
-        return open_table(uri).to_pyarrow_dataset()
+        return open_table(uri, version).to_pyarrow_dataset()
+
+
+def read_version(
+    uri: str, version: int, where: ds.Expression, columns: list[str] | None = None
+) -> pa.Table:
+    """The rows of a table version that match `where`, read JVM-free; a storage fault is
+    one line naming the table."""
+    from reclake.storagefault import guarded
+
+    dataset = _dataset(uri, version)
+    with guarded(uri):
+        return dataset.to_table(columns=columns, filter=where)
 
 
 def _dates_filter(dates: list[date]) -> ds.Expression:
@@ -262,7 +274,7 @@ def _impressions(
     columns = ["event_id", "request_id", "user_id", "item_id", "position", "event_time"]
     with guarded(uri):
         found = bronze.to_table(columns=columns, filter=wanted)
-    times = _micros(found["event_time"]).to_pylist()
+    times = micros(found["event_time"]).to_pylist()
     truth = {}
     for row, t_us in zip(found.drop_columns(["event_time"]).to_pylist(), times, strict=True):
         hour_us = t_us - t_us % US_PER_HOUR
@@ -304,7 +316,7 @@ def _scan(
     with guarded(uri):
         for batch in bronze.to_batches(columns=columns, filter=wanted):
             rows = pa.Table.from_batches([batch])
-            rows = rows.append_column("_t_us", _micros(rows["event_time"]))
+            rows = rows.append_column("_t_us", micros(rows["event_time"]))
             hour = _hour_index(_numpy(rows["_t_us"], 0), dates)
             # Indexes are -1 for a value not looked for; a null summed value adds nothing.
             kind = _numpy(pc.index_in(rows["event_type"], value_set=pa.array(kinds)), -1)
@@ -341,7 +353,7 @@ def _empty(schema: pa.Schema, columns: list[str]) -> pa.Table:
     return rows.append_column("_t_us", pa.array([], pa.int64()))
 
 
-def _micros(times: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+def micros(times: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """Timestamps as int64 microseconds since the epoch (UTC)."""
     return pc.cast(pc.cast(times, pa.timestamp("us", tz="UTC")), pa.int64())
 
@@ -462,16 +474,8 @@ def _read_dimension(
     settings: Settings, name: str, version: int, key: str, ids: list[int], columns: list[str]
 ) -> pa.Table:
     """The rows of `ids` in one version of a dimension table."""
-    from reclake.snapshots.deltars import open_table
-    from reclake.storagefault import guarded
-
-    uri = table(name).uri(settings)
-    with guarded(uri):
-        return (
-            open_table(uri, version)
-            .to_pyarrow_dataset()
-            .to_table(columns=[key, *columns], filter=ds.field(key).isin(pa.array(ids, pa.int64())))
-        )
+    wanted = ds.field(key).isin(pa.array(ids, pa.int64()))
+    return read_version(table(name).uri(settings), version, wanted, [key, *columns])
 
 
 def _dimensions(
@@ -491,7 +495,7 @@ def _dimensions(
         found = _read_dimension(
             settings, "items", v, "item_id", item_ids, ["category", "duration_ms", "created_at"]
         )
-        created = _micros(found["created_at"]).to_pylist()
+        created = micros(found["created_at"]).to_pylist()
         rows = found.drop_columns(["created_at"]).to_pylist()
         for row, us in zip(rows, created, strict=True):
             row["created_s"] = None if us is None else us // 1_000_000
