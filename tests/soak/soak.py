@@ -273,34 +273,59 @@ def run_workers(
     times: tuple[float, float, float],
     args: list,
 ) -> dict[str, int | None]:
-    """Start every role at once; `times` = (minutes, tail, grace): the writers stop starting
-    operations after `minutes`, the others `tail` seconds later, and a worker still running
-    `grace` seconds after that is killed (its exit code is None)."""
+    """Start every role at once and give the start signal when all are set up (or `grace`
+    seconds have passed); `times` = (minutes, tail, grace): from that common start the writers
+    stop starting operations after `minutes`, the others `tail` seconds later, and a worker
+    still running `grace` seconds after that is killed (its exit code is None)."""
     minutes, tail, grace = times
-    until = time.time() + minutes * 60
     procs = {}
     for role in roles:
         # Maintenance, expire and the reader go on longer, so that the writers' last snapshot
         # is also expired, vacuumed and read.
-        end = until + (0 if role in WRITERS else tail)
+        seconds = minutes * 60 + (0 if role in WRITERS else tail)
         log = (run_dir / f"{role}.log").open("w")
         command = [sys.executable, str(HERE / "soak_worker.py"), role, "--run-dir", str(run_dir)]
         procs[role] = subprocess.Popen(
-            [*command, "--until", str(end), "--start", START, *args],
+            [*command, "--seconds", str(seconds), "--start", START, *args],
             env=worker_env(lake, soak_suites(run_dir)),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    start = start_when_ready(procs, run_dir, grace)
     codes: dict[str, int | None] = {}
     for role, proc in procs.items():
         try:
-            codes[role] = proc.wait(timeout=max(1.0, until + tail + grace - time.time()))
+            codes[role] = proc.wait(
+                timeout=max(1.0, start + minutes * 60 + tail + grace - time.time())
+            )
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             codes[role] = None
     return codes
+
+
+def start_when_ready(procs: dict[str, subprocess.Popen], run_dir: Path, wait: float) -> float:
+    """Wait until every worker still alive is set up (at most `wait` seconds), then write the
+    common start time where they look for it; returns it. On a loaded machine the Spark
+    workers' start-up alone can take longer than a short soak."""
+    give_up = time.time() + wait
+    while time.time() < give_up:
+        waiting = [
+            role
+            for role, proc in procs.items()
+            if proc.poll() is None and not soak_worker.ready_path(run_dir, role).exists()
+        ]
+        if not waiting:
+            break
+        time.sleep(0.2)
+    start = time.time()
+    go = soak_worker.go_path(run_dir)
+    staged = go.with_suffix(".tmp")
+    staged.write_text(repr(start))
+    staged.replace(go)  # a worker never reads a half-written time
+    return start
 
 
 def summarize(

@@ -1,8 +1,11 @@
 """One writer (or reader) of the concurrency soak (tests/soak/soak.py), as its own process:
 
-    python tests/soak/soak_worker.py ROLE --run-dir DIR --until EPOCH_SECONDS [--start HOUR ...]
+    python tests/soak/soak_worker.py ROLE --run-dir DIR --seconds N [--start HOUR ...]
 
-The lake comes from RECLAKE_LAKE_ROOT. The worker loops over its role's operations through
+The lake comes from RECLAKE_LAKE_ROOT. Once set up (imports, Spark session), the worker says
+it is ready (DIR/ready/ROLE) and waits for the driver's start signal (DIR/go, the common start
+in epoch seconds), so that every role runs the same N seconds side by side however long its
+start-up took on a loaded machine. It then loops over its role's operations through
 reclake's own functions until the deadline, appending one JSON line per operation to
 DIR/ROLE.jsonl ({"op", "ok", "error", "seconds", ...}) and logging to stderr, where the
 driver counts the retries `reclake.maintenance.retry` logs. Roles:
@@ -41,21 +44,52 @@ SAMPLES = "training_samples"
 USER_METADATA_PREFIX = "soak:"
 
 
+# How long a ready worker waits for the driver's start signal before giving up.
+START_WAIT_SECONDS = 900.0
+
+
+def ready_path(run_dir: Path, role: str) -> Path:
+    """The file a worker creates once it is set up and waiting for the start signal."""
+    return run_dir / "ready" / role
+
+
+def go_path(run_dir: Path) -> Path:
+    """The driver's start signal: the common start, in epoch seconds."""
+    return run_dir / "go"
+
+
 class Worker:
     """A role's loop state: the deadline and the JSON-lines record of its operations."""
 
-    def __init__(self, role: str, run_dir: Path, until: float) -> None:
+    def __init__(self, role: str, run_dir: Path, seconds: float) -> None:
         self.role = role
-        self.until = until
+        self.run_dir = run_dir
+        self.seconds = seconds
+        self.until: float | None = None  # known once the driver gives the start signal
         self.out = (run_dir / f"{role}.jsonl").open("a", encoding="utf-8")
 
     def running(self) -> bool:
-        """True until the deadline (an operation started before it runs to its end)."""
+        """True until the deadline (an operation started before it runs to its end); the first
+        call reports ready and waits for the common start."""
+        if self.until is None:
+            self.until = self._wait_for_start() + self.seconds
         return time.time() < self.until
+
+    def _wait_for_start(self) -> float:
+        ready = ready_path(self.run_dir, self.role)
+        ready.parent.mkdir(parents=True, exist_ok=True)
+        ready.touch()
+        go, give_up = go_path(self.run_dir), time.time() + START_WAIT_SECONDS
+        while time.time() < give_up:
+            if go.exists():
+                return float(go.read_text())
+            time.sleep(0.1)
+        raise TimeoutError(f"no start signal at {go} within {START_WAIT_SECONDS:g} s")
 
     def pause(self, seconds: float) -> None:
         """Sleep, but never past the deadline."""
-        time.sleep(max(0.0, min(seconds, self.until - time.time())))
+        until = self.until if self.until is not None else time.time()
+        time.sleep(max(0.0, min(seconds, until - time.time())))
 
     def op(self, name: str, work: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:
         """Run one operation, record it; returns its detail, None when it failed."""
@@ -352,7 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("role", choices=ROLES)
     parser.add_argument("--run-dir", type=Path, required=True)
-    parser.add_argument("--until", type=float, required=True, help="deadline, epoch seconds")
+    parser.add_argument(
+        "--seconds", type=float, required=True, help="how long to run after the common start"
+    )
     parser.add_argument("--start", type=parse_utc, default=parse_utc("2026-11-20T00:00Z"))
     parser.add_argument("--events-per-hour", type=int, default=3000)
     parser.add_argument("--synthetic-rows", type=int, default=2000)
@@ -364,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
     settings = load_settings()
-    w = Worker(args.role, args.run_dir, args.until)
+    w = Worker(args.role, args.run_dir, args.seconds)
     if args.role == "ingest":
         run_ingest(w, settings, args.start, args.events_per_hour)
     elif args.role == "features":

@@ -3,8 +3,9 @@
 The sample runs the JVM-free synthetic publisher (each version a rewrite, so older versions'
 files are held by their snapshots alone), optimize and vacuum (Spark, each its own process,
 vacuum with a retention of seconds), snapshot expire and the PyTorch reader on one lake for
-24 seconds. On a loaded machine the Spark workers' start-up takes most of that: the full
-`make soak` is where vacuum deletes while snapshots are read (docs/reliability.md).
+24 seconds from a common start (after every worker's start-up, which on a loaded machine
+takes longer than that). The full `make soak` is where vacuum deletes while snapshots are
+read (docs/reliability.md).
 """
 
 from __future__ import annotations
