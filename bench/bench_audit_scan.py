@@ -17,7 +17,12 @@ Prints wall and CPU seconds of each, twice (the second warm). Figures only; run 
 The three scans are the floor of `recompute`: it reads what `bare` reads and does the
 work of both sides.
 
+With `--samples N` it also writes N synthetic training_samples rows (`reader.synthetic`, 96
+hours) and times the audit's two steps before the recompute: the draw of 1,000 rows
+(`audit_sample.draw`) and the read of the drawn rows (`audit.sampled_rows`).
+
     .venv/bin/python bench/bench_audit_scan.py [--dates 8] [--events-per-date 5000000]
+        [--samples 4000000]
 """
 
 from __future__ import annotations
@@ -138,6 +143,29 @@ def timed(name: str, work: Callable[[], str]) -> None:
     print(f"{name:10} {time.perf_counter() - wall:6.1f} s wall {cpu_s() - cpu:6.1f} CPU-s  {said}")
 
 
+def time_draw(settings, rows: int) -> None:
+    """Write `rows` synthetic samples; time the draw of 1,000 and the read of those rows."""
+    from reclake.quality.audit import sampled_rows
+    from reclake.quality.audit_sample import draw
+    from reclake.reader import synthetic
+
+    uri = synthetic.table_uri(settings)
+    version = synthetic.write_samples(uri, synthetic.sample_batches(rows), mode="overwrite")
+    print(f"training_samples {rows:,} rows (version {version})")
+    picked = []
+
+    def drawn() -> str:
+        picked[:] = [draw(uri, version, None, 1000, seed=0)]
+        return f"{len(picked[0].event_ids):,} drawn from {len(picked[0].dates)} dates"
+
+    def read() -> str:
+        return f"{len(sampled_rows(uri, version, picked[0].event_ids, picked[0].dates)):,} rows"
+
+    for _ in range(2):
+        timed("draw", drawn)
+        timed("rows", read)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build the lake, then time the recompute and the three scans twice."""
     from reclake.config import Settings
@@ -146,10 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dates", type=int, default=8)
     parser.add_argument("--events-per-date", type=int, default=5_000_000)
+    parser.add_argument("--samples", type=int, default=0, help="also time the draw on N rows")
     args = parser.parse_args(argv)
     lake = Path(tempfile.mkdtemp(prefix="reclake-audit-scan-"))
     try:
         settings = Settings(lake_root=lake.as_uri())
+        if args.samples:
+            time_draw(settings, args.samples)
         root = lake / "bronze" / "events"
         write_bronze(root.as_uri(), args.dates, args.events_per_date)
         write_dims(settings)

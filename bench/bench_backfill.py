@@ -199,7 +199,7 @@ def run_snapshot(spark, settings, hours: int) -> dict:
 
     def audit():  # of the version the first validation picked
         v = result.version
-        return audit_version(spark, settings, "training_samples", v, start=start, end=end)
+        return audit_version(settings, "training_samples", v, start=start, end=end)
 
     result, validate_s, _ = timed(spark, validate)
     checked, audit_s, _ = timed(spark, audit)

@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_table(spark, table("events"), BRONZE_EVENTS_DDL, lakes[8])
         ta = timed(
             "audit of 1,000 sampled rows, 8 days history (empty bronze: lower bound)",
-            lambda: audit_version(spark, lakes[8], "training_samples"),
+            lambda: audit_version(lakes[8], "training_samples"),
         )
         figures["audit_s_8d"] = round(ta, 1)
         figures["audit_over_build_8d"] = round(ta / t8, 2)

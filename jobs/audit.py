@@ -1,11 +1,12 @@
 """Point-in-time audit: recompute a seeded, stratified sample of a table version's rows from
 bronze and the dimensions, and require exact equality (the A of write-audit-publish).
 
-    spark-submit --jars "$(ls jars/*.jar | paste -sd,)" jobs/audit.py \
-        --table training_samples --validation-id <result id> [--sample 1000] [--seed 0]
+    python jobs/audit.py --table training_samples --validation-id <result id> \
+        [--sample 1000] [--seed 0]
 
 Audits the version (and data interval) the validation result names, or `--version V`
-[--start S --end E]. Also runs as `python jobs/audit.py ...`. Prints the report (mismatched
+[--start S --end E]. No JVM: delta-rs lists the files, pyarrow and numpy draw and
+recompute. Prints the report (mismatched
 rows with feature, expected and got; counts per feature), the audit id and its Data Docs
 page, then a final JSON line {"id", "table", "version", "success", ...}. Exit code 0 passed,
 1 mismatches, 2 usage/IO error.
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return usage_error("audit", exc)
     return run_audit(
         settings,
-        app_name="audit",
+        name="audit",
         table_name=args.table,
         version=version,
         start=start,

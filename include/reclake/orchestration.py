@@ -48,8 +48,6 @@ VACUUM_HOUR_UTC = 0
 # Jinja for the data interval bounds, ISO-8601 with offset (the jobs parse it as UTC).
 START = "{{ data_interval_start | ts }}"
 END = "{{ data_interval_end | ts }}"
-# The gate's verdict (pushed by the validate task): the audit and publish name its id.
-VALIDATION_ID = "{{ ti.xcom_pull(task_ids='validate_training_samples')['id'] }}"
 # Environment passed through to spark-submit (and to the driver on YARN / Kubernetes).
 PASSTHROUGH_ENV = ("SPARK_LOCAL_IP", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "JAVA_HOME")
 CREDENTIAL_ENV = frozenset(ACCESS_KEY_ENV + SECRET_KEY_ENV)
@@ -404,14 +402,15 @@ def write_audit_publish(settings: Settings, interval_task: str, asset: Any) -> t
         settings,
         capture_result=True,
     )
-    # The audit checks the very version (and interval) the gate validated.
-    audit = spark_job(
-        "audit_training_samples",
-        "audit.py",
-        ["--table", "training_samples", "--validation-id", VALIDATION_ID],
-        settings,
-        capture_result=True,
-    )
+
+    # The audit needs no JVM but takes a core like a Spark job: it shares their pool.
+    @task(task_id="audit_training_samples", pool=SPARK_POOL)
+    def audit(validation: dict[str, Any]) -> dict[str, Any]:
+        """Recompute a sample of the very version (and interval) the gate validated from
+        bronze (plain Python: no JVM)."""
+        args = ["--table", "training_samples", "--validation-id", str(validation["id"])]
+        # Exit 1 is mismatches: no retry helps.
+        return run_job("audit.py", args, fail_fast_codes=(1,))
 
     @task(
         task_id="publish_snapshot",
@@ -431,8 +430,8 @@ def write_audit_publish(settings: Settings, interval_task: str, asset: Any) -> t
         start, end = interval_of(ti.xcom_pull(task_ids=interval_task))
         yield Metadata(asset, snapshot_event_extra(published, validation, start, end))
 
-    validate >> audit
-    published = publish(validate.output, audit.output)
+    audited = audit(validate.output)
+    published = publish(validate.output, audited)
     announced = announce(published, validate.output)
     return validate, announced
 

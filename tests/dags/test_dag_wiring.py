@@ -86,20 +86,28 @@ def test_training_snapshot_dependencies(dags):
     }
 
 
-def test_snapshot_dag_audits_the_validated_version_and_fails_like_the_gate(dags):
-    dag = dags["reclake_training_snapshot"]
-    audit = dag.get_task("audit_training_samples")
-    assert isinstance(audit, orch.JsonResultSparkSubmitOperator)  # {"success": false}: no retry
-    assert audit.application == str(REPO / "jobs" / "audit.py")
-    assert audit.pool == "spark"
-    xcom = {"validate_training_samples": {"id": "val-7", "version": 7, "success": True}}
-    rendered = render(audit, dag, D, D.add(days=1), xcom=xcom)
-    assert rendered.application_args == [
-        "--table",
-        "training_samples",
-        "--validation-id",
-        "val-7",
-    ]
+def test_snapshot_dag_audits_the_validated_version_and_fails_like_the_gate(
+    dags, tmp_path, monkeypatch
+):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    audit = dags["reclake_training_snapshot"].get_task("audit_training_samples")
+    assert audit.pool == "spark"  # no JVM, but a core's worth of work like a Spark job
+    # A stand-in jobs/audit.py: prints the arguments it got, exits with $CODE (1: mismatches).
+    (tmp_path / "audit.py").write_text(
+        "import json, os, sys\n"
+        "code = int(os.environ['CODE'])\n"
+        "print(json.dumps({'id': 'aud-1', 'args': sys.argv[1:], 'success': code == 0}))\n"
+        "sys.exit(code)\n"
+    )
+    monkeypatch.setattr(orch, "JOBS_DIR", tmp_path)
+    validation = {"id": "val-7", "version": 7, "success": True}
+    monkeypatch.setenv("CODE", "0")
+    result = audit.python_callable(validation)
+    assert result["args"] == ["--table", "training_samples", "--validation-id", "val-7"]
+    monkeypatch.setenv("CODE", "1")  # mismatches fail for good: no retry
+    with pytest.raises(AirflowFailException, match="refused"):
+        audit.python_callable(validation)
 
 
 def test_maintenance_and_consumer_dependencies(dags):

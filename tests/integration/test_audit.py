@@ -135,7 +135,7 @@ def corrupt(spark, settings: Settings, clean: int, event_id: str, changes: dict)
 @pytest.mark.integration
 def test_clean_build_passes_and_a_later_dimension_reload_does_not_fail_it(spark, lake):
     settings, clean = lake
-    result = audit_version(spark, settings, TABLE, clean, seed=3)
+    result = audit_version(settings, TABLE, clean, seed=3)
     assert result.success, result.mismatches
     assert (result.rows_checked, result.mismatched_rows, result.version) == (5, 0, clean)
     assert result.strata["cold"] == {"population": 2, "sampled": 2}  # s2, s5
@@ -152,7 +152,7 @@ def test_clean_build_passes_and_a_later_dimension_reload_does_not_fail_it(spark,
     # Item 10 becomes sports in a reload after the build: rows keep the values of their build.
     overwrite_items(spark, settings, items("sports"))
     try:
-        again = audit_version(spark, settings, TABLE, clean, seed=3)
+        again = audit_version(settings, TABLE, clean, seed=3)
         assert again.success, again.mismatches
         assert len(again.dims_versions) == 1  # the version current at the build
     finally:
@@ -194,7 +194,7 @@ def test_a_corrupted_sample_fails_the_audit_naming_the_feature(
 ):
     settings, clean = lake
     version = corrupt(spark, settings, clean, row, update)
-    result = audit_version(spark, settings, TABLE, version)
+    result = audit_version(settings, TABLE, version)
     assert not result.success
     assert result.mismatched_rows == 1
     assert set(result.mismatch_counts) == features
@@ -221,7 +221,7 @@ def test_publish_requires_a_passed_audit_of_the_same_version(spark, lake, monkey
     bad = corrupt(spark, settings, clean, "s1", {"user_plays_24h": "user_plays_24h + 1"})
     spark.sql(f"RESTORE TABLE delta.`{table(TABLE).uri(settings)}` TO VERSION AS OF {clean}")
     passed = {v: validated(settings, v) for v in (clean, bad)}
-    failed_audit = audit_version(spark, settings, TABLE, bad)
+    failed_audit = audit_version(settings, TABLE, bad)
 
     def publish(version: int, *audit: str) -> int:
         return publish_job(["--table", TABLE, "--validation-id", passed[version], *audit])
@@ -313,7 +313,7 @@ def test_vacuum_keeps_the_dimension_versions_a_live_snapshot_was_built_against(s
         assert report.kept_snapshots >= len(kept) > 0
         assert not set(report.deleted) & kept
         assert report.deleted_files > 0  # the first load's files: no live snapshot needs them
-        again = audit_version(spark, settings, TABLE, clean, snapshot_id=snap.id, seed=3)
+        again = audit_version(settings, TABLE, clean, snapshot_id=snap.id, seed=3)
         assert again.success, again.mismatches
         assert [items_v for _, items_v in again.dims_versions] == [built_against]
         # Rows built against a vacuumed version get a clear error, not a Spark stack trace.

@@ -227,7 +227,6 @@ def run_publish(w: Worker, settings, start: datetime) -> None:
             if not result.success:
                 raise RuntimeError(f"validation {result.id} failed: {result.failures[:3]}")
             audit = audit_version(
-                spark,
                 settings,
                 SAMPLES,
                 result.version,

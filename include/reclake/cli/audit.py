@@ -54,14 +54,13 @@ def _audit(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     try:
-        # User mistakes fail here, in a second, before Spark starts.
         snap = resolve(settings, args.ref)
         check_auditable(snap.table, args.sample)
     except (SnapshotNotFound, SnapshotExpired, ValueError) as exc:
         return usage_error("audit", exc)
     return run_audit(
         settings,
-        app_name="reclake-audit",
+        name="reclake audit",
         as_json=args.json,
         table_name=snap.table,
         version=snap.version,
@@ -74,21 +73,18 @@ def _audit(args: argparse.Namespace) -> int:
     )
 
 
-def run_audit(settings, *, app_name: str, as_json: bool = False, **audit_args) -> int:
+def run_audit(settings, *, name: str, as_json: bool = False, **audit_args) -> int:
     """Audit a table version, print the report and a final JSON line; exit code 0 passed,
-    1 mismatches, 2 usage or I/O error."""
-    from pyspark.errors import PySparkException
-
+    1 mismatches, 2 usage or I/O error. No JVM."""
     from reclake.quality.audit import audit_version
-    from reclake.spark import get_spark
     from reclake.storagefault import StorageError, describe
 
     try:
-        result = audit_version(get_spark(app_name, settings), settings, **audit_args)
-    except (KeyError, ValueError, OSError, PySparkException, StorageError) as exc:
+        result = audit_version(settings, **audit_args)
+    except (KeyError, ValueError, OSError, StorageError) as exc:
         # A full disk, a denied permission or a damaged table: the line naming it.
         fault = describe(exc, settings.lake_root)
-        return usage_error(app_name, exc if fault is None else fault)
+        return usage_error(name, exc if fault is None else fault)
     print_result(result, as_json)
     return 0 if result.success else EXIT_FAILED
 

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from reclake.config import Settings
 from reclake.features.definitions import DEFINITIONS, FeatureDefinitions
-from reclake.io import read_table
 from reclake.maintenance import dims_lineage
 from reclake.quality.audit_recompute import Probe, as_text, micros, read_version, recompute
 from reclake.quality.audit_results import (
@@ -32,7 +31,7 @@ from reclake.tables import table
 from reclake.timeutil import iso, parse_utc
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    import pyarrow.dataset as ds
 
 # What identifies a mismatched row in the report.
 ROW_KEYS = ("event_id", "user_id", "item_id", "event_hour")
@@ -48,7 +47,6 @@ def check_auditable(table_name: str, sample_size: int) -> None:
 
 
 def audit_version(
-    spark: SparkSession,
     settings: Settings,
     table_name: str,
     version: int | None = None,
@@ -62,9 +60,8 @@ def audit_version(
     definitions: FeatureDefinitions = DEFINITIONS,
 ) -> AuditResult:
     """Audit a table version (default latest), optionally only its rows in [start, end);
-    the result is saved (and its Data Docs page written) before it is returned."""
-    from pyspark.sql import functions as F
-
+    the result is saved (and its Data Docs page written) before it is returned. No JVM:
+    delta-rs lists the files, pyarrow and numpy do the rest."""
     from reclake.maintenance.deltalog import latest_version
 
     began = time.perf_counter()
@@ -74,16 +71,11 @@ def audit_version(
     spec = table(table_name)
     if version is None:
         version = latest_version(spec.uri(settings))
-    rows = read_table(spark, spec, settings, version)
+    where = None
     if start is not None:
         start, end = parse_utc(start), parse_utc(end)
-        last_day = (end - timedelta(microseconds=1)).date()
-        rows = rows.where(
-            F.col("sample_date").between(F.lit(start.date()), F.lit(last_day))
-            & (F.col(spec.time_column) >= F.lit(start))
-            & (F.col(spec.time_column) < F.lit(end))
-        )
-    sample = draw(rows, sample_size, seed, definitions)
+        where = interval_filter(spec.time_column, start, end)
+    sample = draw(spec.uri(settings), version, where, sample_size, seed, definitions)
     got = sampled_rows(spec.uri(settings), version, sample.event_ids, sample.dates)
     probes = [Probe(i, r["_hour_us"], r["_time_us"]) for i, r in got.items()]
     dates = {r["sample_date"] for r in got.values()}
@@ -118,6 +110,21 @@ def audit_version(
     save_audit(settings, result)
     write_data_docs(settings, result)
     return result
+
+
+def interval_filter(time_column: str, start: datetime, end: datetime) -> ds.Expression:
+    """Rows of training_samples in [start, end): their sample_date partitions, then the time."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    days = (end - timedelta(microseconds=1)).date() - start.date()
+    dates = [start.date() + timedelta(days=d) for d in range(days.days + 1)]
+    when = pa.timestamp("us", tz="UTC")
+    return (
+        ds.field("sample_date").isin(pa.array(dates, pa.date32()))
+        & (ds.field(time_column) >= pa.scalar(start, when))
+        & (ds.field(time_column) < pa.scalar(end, when))
+    )
 
 
 def sampled_rows(

@@ -11,14 +11,19 @@ Strata are read off the samples table itself (no bronze needed to draw):
   equal event times and the cut at the sequence length decide the order);
 - rare_label: a rare positive label (liked, shared, finished).
 Each stratum gets up to STRATUM_SHARE of the sample; the rest is a uniform draw from all
-rows. The draw orders rows by xxhash64(seed, event_id), so a seed always picks the same rows
-of a table version, whatever the file layout.
+rows. The draw orders rows by a seeded 64-bit hash of the event id (`rank`; ties, never seen,
+by the id), so a seed always picks the same rows of a table version, whatever the file
+layout. JVM-free: pyarrow reads the narrow columns, numpy ranks and picks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from reclake.features.definitions import (
     DEFINITIONS,
@@ -28,12 +33,16 @@ from reclake.features.definitions import (
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    import pyarrow.dataset as ds
 
 EDGE_MINUTES = 5
 STRATUM_SHARE = 0.15
 RARE_LABELS = ("liked", "shared", "finished")
 RANDOM = "random"
+# Rows hashed per step: bounds the padded byte matrix a step builds.
+_HASH_CHUNK = 1 << 18
+_M1, _M2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 @dataclass(frozen=True)
@@ -45,39 +54,59 @@ class Draw:
     strata: dict[str, dict[str, int]]
 
 
-def strata(definitions: FeatureDefinitions = DEFINITIONS) -> dict[str, Column]:
-    """Stratum name -> boolean column over training_samples rows (see the module doc)."""
-    from pyspark.sql import functions as F
+def columns(definitions: FeatureDefinitions = DEFINITIONS) -> list[str]:
+    """The columns of training_samples the draw reads."""
+    longest, shortest = _longest(definitions), _shortest(definitions)
+    player = _player(definitions)
+    wanted = ["event_id", "sample_date", "event_time", "event_hour", SEQUENCE_LEN_COLUMN]
+    wanted += [
+        window_column(e, a.name, longest)
+        for e in definitions.entities
+        for a in definitions.aggregations
+    ]
+    wanted += [window_column(player, "plays", shortest), *RARE_LABELS]
+    return list(dict.fromkeys(wanted))
 
-    longest = max(definitions.windows, key=lambda w: w.hours)
-    shortest = min(definitions.windows, key=lambda w: w.hours)
+
+def strata(rows: pa.Table, definitions: FeatureDefinitions = DEFINITIONS) -> dict[str, np.ndarray]:
+    """Stratum name -> boolean mask over `rows` (see the module doc); a null never selects."""
+    longest, shortest = _longest(definitions), _shortest(definitions)
     counts = [a.name for a in definitions.aggregations]
 
-    def silent(entity) -> Column:
-        cols = [F.col(window_column(entity, a, longest)) == 0 for a in counts]
-        out = cols[0]
-        for c in cols[1:]:
-            out = out & c
+    def all_of(masks):
+        out = masks[0]
+        for m in masks[1:]:
+            out = pc.and_kleene(out, m)
         return out
 
-    cold = None
-    for e in definitions.entities:
-        cold = silent(e) if cold is None else cold | silent(e)
-    minute = F.minute("event_time")
-    hour = F.hour("event_hour")
-    player = next(e for e in definitions.entities if e.play_sequence)
-    sequence = (F.col(window_column(player, "plays", shortest)) >= 2) | (
-        F.col(SEQUENCE_LEN_COLUMN) >= definitions.sequence_length
+    def any_of(masks):
+        out = masks[0]
+        for m in masks[1:]:
+            out = pc.or_kleene(out, m)
+        return out
+
+    cold = any_of(
+        [
+            all_of([pc.equal(rows[window_column(e, a, longest)], 0) for a in counts])
+            for e in definitions.entities
+        ]
     )
-    rare = F.lit(False)
-    for label in RARE_LABELS:
-        rare = rare | F.col(label)
-    return {
-        "cold": cold,
-        "edge": (minute < EDGE_MINUTES) | (minute >= 60 - EDGE_MINUTES) | hour.isin(0, 23),
-        "sequence": sequence,
-        "rare_label": rare,
-    }
+    minute, hour = pc.minute(rows["event_time"]), pc.hour(rows["event_hour"])
+    edge = any_of(
+        [
+            pc.less(minute, EDGE_MINUTES),
+            pc.greater_equal(minute, 60 - EDGE_MINUTES),
+            pc.is_in(hour, pa.array([0, 23], hour.type)),
+        ]
+    )
+    player = _player(definitions)
+    sequence = pc.or_kleene(
+        pc.greater_equal(rows[window_column(player, "plays", shortest)], 2),
+        pc.greater_equal(rows[SEQUENCE_LEN_COLUMN], definitions.sequence_length),
+    )
+    rare = any_of([rows[label] for label in RARE_LABELS])
+    flags = {"cold": cold, "edge": edge, "sequence": sequence, "rare_label": rare}
+    return {name: _mask(flag) for name, flag in flags.items()}
 
 
 def quotas(size: int, populations: dict[str, int]) -> dict[str, int]:
@@ -87,46 +116,130 @@ def quotas(size: int, populations: dict[str, int]) -> dict[str, int]:
     return {name: min(cap, n) for name, n in populations.items()}
 
 
-def draw(
-    samples: DataFrame, size: int, seed: int, definitions: FeatureDefinitions = DEFINITIONS
-) -> Draw:
-    """Draw up to `size` distinct event ids: each stratum's quota, then a uniform fill."""
-    from pyspark.sql import functions as F
+def rank(event_ids: pa.Array | pa.ChunkedArray, seed: int) -> np.ndarray:
+    """A seeded 64-bit hash of each id's UTF-8 bytes (uint64): the draw order. Each id is
+    padded to whole 8-byte words, and each word and the length go through a 64-bit
+    finalizer, so the ranks of similar ids are unrelated and equal seeds give equal ranks
+    on any machine."""
+    ids = event_ids.combine_chunks() if isinstance(event_ids, pa.ChunkedArray) else event_ids
+    if ids.null_count:
+        raise ValueError("event_id holds nulls: the draw needs every row's id")
+    ids = ids.cast(pa.large_string())
+    n = len(ids)
+    offsets = np.frombuffer(ids.buffers()[1], np.int64)[ids.offset : ids.offset + n + 1]
+    data = ids.buffers()[2]
+    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    out = np.empty(n, np.uint64)
+    # On an array: numpy warns of wrap-around on scalars, and the wrap is the point.
+    start = _fmix(np.array([seed & 0xFFFFFFFFFFFFFFFF], np.uint64) ^ _GOLDEN)[0]
+    for lo in range(0, n, _HASH_CHUNK):
+        hi = min(n, lo + _HASH_CHUNK)
+        words, lengths = _words(data, offsets[lo : hi + 1])
+        h = _fmix(np.full(hi - lo, start, np.uint64) ^ lengths.astype(np.uint64))
+        for column in range(words.shape[1]):
+            # Only an id's own words count: its rank never depends on the ids beside it.
+            own = lengths > 8 * column
+            h = np.where(own, _fmix((h * _GOLDEN) ^ words[:, column]), h)
+        out[lo:hi] = h
+    return out
 
-    flags = strata(definitions)
-    narrow = samples.select(
-        "event_id",
-        F.col("sample_date").cast("string").alias("sample_date"),
-        F.xxhash64(F.lit(seed), F.col("event_id")).alias("_rank"),
-        *(flag.alias(name) for name, flag in flags.items()),
-    ).persist()
-    try:
-        totals = narrow.agg(
-            F.count(F.lit(1)).alias(RANDOM),
-            *(F.count_if(name).alias(name) for name in flags),
-        ).collect()[0]
-        populations = {name: int(totals[name]) for name in flags}
-        picked: dict[str, str] = {}  # event_id -> sample_date, in draw order
-        drawn: dict[str, int] = {}
-        pairs = narrow.select("event_id", "sample_date", "_rank")
-        for name, quota in quotas(size, populations).items():
-            # Rows an earlier stratum took do not count; the sample never exceeds `size`.
-            quota = min(quota, size - len(picked))
-            rows = narrow.where(name).select(*pairs.columns).orderBy("_rank")
-            fresh = [r for r in rows.limit(quota + len(picked)).collect() if r[0] not in picked]
-            picked.update({r[0]: r[1] for r in fresh[:quota]})
-            drawn[name] = len(fresh[:quota])
-        rest = max(0, size - len(picked))
-        ordered = pairs.orderBy("_rank").limit(rest + len(picked)).collect()
-        fill = {r[0]: r[1] for r in ordered if r[0] not in picked}
-        fill = dict(list(fill.items())[:rest])
-        picked.update(fill)
-        drawn[RANDOM] = len(fill)
-    finally:
-        narrow.unpersist()
-    populations[RANDOM] = int(totals[RANDOM])
+
+def draw_rows(
+    rows: pa.Table, size: int, seed: int, definitions: FeatureDefinitions = DEFINITIONS
+) -> Draw:
+    """Draw up to `size` distinct event ids of `rows` (the columns of `columns()`): each
+    stratum's quota, then a uniform fill, each the rows of lowest rank not yet drawn."""
+    flags = strata(rows, definitions)
+    populations = {name: int(mask.sum()) for name, mask in flags.items()}
+    ids = rows["event_id"]
+    ranks = rank(ids, seed)
+    free = np.ones(len(ids), bool)
+    order: list[int] = []
+    drawn: dict[str, int] = {}
+    for name, quota in quotas(size, populations).items():
+        # The sample never exceeds `size`; rows an earlier stratum took do not count.
+        quota = min(quota, size - len(order))
+        chosen = _lowest(np.flatnonzero(flags[name] & free), ranks, ids, quota)
+        free[chosen] = False
+        order += chosen
+        drawn[name] = len(chosen)
+    chosen = _lowest(np.flatnonzero(free), ranks, ids, max(0, size - len(order)))
+    order += chosen
+    drawn[RANDOM] = len(chosen)
+    populations[RANDOM] = len(ids)
+    taken = rows.select(["event_id", "sample_date"]).take(pa.array(order, pa.int64()))
     return Draw(
-        tuple(picked),
-        tuple(sorted(set(picked.values()))),
+        tuple(taken["event_id"].to_pylist()),
+        tuple(sorted({d.isoformat() for d in taken["sample_date"].to_pylist()})),
         {name: {"population": populations[name], "sampled": drawn[name]} for name in drawn},
     )
+
+
+def draw(
+    uri: str,
+    version: int,
+    where: ds.Expression | None,
+    size: int,
+    seed: int,
+    definitions: FeatureDefinitions = DEFINITIONS,
+) -> Draw:
+    """Draw from the rows of a table version that match `where` (read JVM-free)."""
+    from reclake.quality.audit_recompute import read_version
+
+    return draw_rows(
+        read_version(uri, version, where, columns(definitions)), size, seed, definitions
+    )
+
+
+def _lowest(candidates: np.ndarray, ranks: np.ndarray, ids: pa.ChunkedArray, k: int) -> list[int]:
+    """The k candidates (row positions) of lowest (rank, id), in that order."""
+    if k <= 0 or len(candidates) == 0:
+        return []
+    if k < len(candidates):
+        # Everything ranked at or below the k-th lowest rank (ties kept, then cut by id).
+        kth = np.partition(ranks[candidates], k - 1)[k - 1]
+        candidates = candidates[ranks[candidates] <= kth]
+    names = ids.take(pa.array(candidates, pa.int64())).to_pylist()
+    keyed = sorted(zip(ranks[candidates].tolist(), names, candidates.tolist(), strict=True))
+    return [position for _, _, position in keyed[:k]]
+
+
+def _words(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ids between `offsets` as rows of little-endian 64-bit words (zero-padded), and
+    their byte lengths."""
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    width = max(8, -(-int(lengths.max(initial=0)) // 8) * 8)
+    n = len(starts)
+    if n and (lengths == lengths[0]).all() and lengths[0] == width:
+        # Every id of one whole-word length (hex digests, say): the bytes are the matrix.
+        flat = data[offsets[0] : offsets[0] + n * width]
+        return flat.reshape(n, width).view("<u8"), lengths
+    at = starts[:, None] + np.arange(width, dtype=np.int64)
+    inside = np.arange(width) < lengths[:, None]
+    padded = np.where(inside, data[np.minimum(at, max(0, len(data) - 1))] if len(data) else 0, 0)
+    return np.ascontiguousarray(padded.astype(np.uint8)).view("<u8"), lengths
+
+
+def _fmix(h):
+    """A 64-bit finalizer (MurmurHash3's fmix64): every input bit moves every output bit."""
+    h = h ^ (h >> np.uint64(33))
+    h = h * _M1
+    h = h ^ (h >> np.uint64(33))
+    h = h * _M2
+    return h ^ (h >> np.uint64(33))
+
+
+def _mask(flag: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(flag, False).to_numpy(zero_copy_only=False), bool)
+
+
+def _longest(definitions: FeatureDefinitions):
+    return max(definitions.windows, key=lambda w: w.hours)
+
+
+def _shortest(definitions: FeatureDefinitions):
+    return min(definitions.windows, key=lambda w: w.hours)
+
+
+def _player(definitions: FeatureDefinitions):
+    return next(e for e in definitions.entities if e.play_sequence)
