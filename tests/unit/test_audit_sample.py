@@ -11,6 +11,7 @@ import pytest
 from reclake.quality.audit_sample import (
     RANDOM,
     columns,
+    draw_batches,
     draw_rows,
     quotas,
     rank,
@@ -135,3 +136,27 @@ def test_a_sample_larger_than_the_rows_takes_them_all_once():
     sample = draw_rows(rows, 1000, seed=0)
     assert sorted(sample.event_ids) == sorted(rows["event_id"].to_pylist())
     assert draw_rows(rows.slice(0, 0), 10, seed=0).event_ids == ()
+
+
+def test_batch_by_batch_draws_what_one_table_draws():
+    rows = samples(30_000, seed=4)
+    whole = draw_rows(rows, 200, seed=9)
+    assert draw_batches(rows.to_batches(max_chunksize=777), 200, seed=9) == whole
+    assert draw_batches([], 200, seed=9) == draw_rows(rows.slice(0, 0), 200, seed=9)
+    assert draw_batches([], 200, seed=9).strata[RANDOM] == {"population": 0, "sampled": 0}
+
+
+def test_between_batches_only_the_lowest_ranked_of_each_stratum_and_of_all_are_kept():
+    from reclake.quality.audit_sample import RANK, _prune
+
+    ranked = pa.table(
+        {
+            "event_id": [f"e{i}" for i in range(10)],
+            "sample_date": pa.array([T0.date()] * 10, pa.date32()),
+            RANK: pa.array([9, 1, 8, 2, 7, 3, 6, 4, 5, 0], pa.uint64()),
+            "edge": [True, False, True, False, True, False, True, False, False, False],
+        }
+    )
+    kept = _prune(ranked, 2)
+    # All rows' lowest two (e9: 0, e1: 1) and edge's lowest two (e6: 6, e4: 7).
+    assert sorted(kept["event_id"].to_pylist()) == ["e1", "e4", "e6", "e9"]

@@ -21,6 +21,7 @@ Python, so the audit's cost is the scan (docs/quality.md, "What it costs").
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -254,6 +255,18 @@ def read_version(
     dataset = _dataset(uri, version)
     with guarded(uri):
         return dataset.to_table(columns=columns, filter=where)
+
+
+def scan_version(
+    uri: str, version: int, where: ds.Expression | None, columns: list[str]
+) -> Iterator[pa.RecordBatch]:
+    """The rows of a table version that match `where`, batch by batch (memory bounded by
+    a batch), read JVM-free; a storage fault is one line naming the table."""
+    from reclake.storagefault import guarded
+
+    dataset = _dataset(uri, version)
+    with guarded(uri):
+        yield from dataset.to_batches(columns=columns, filter=where)
 
 
 def _dates_filter(dates: list[date]) -> ds.Expression:

@@ -18,6 +18,7 @@ layout. JVM-free: pyarrow reads the narrow columns, numpy ranks and picks.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,7 +39,9 @@ if TYPE_CHECKING:
 EDGE_MINUTES = 5
 STRATUM_SHARE = 0.15
 RARE_LABELS = ("liked", "shared", "finished")
+STRATA = ("cold", "edge", "sequence", "rare_label")
 RANDOM = "random"
+RANK = "_rank"
 # Rows hashed per step: bounds the padded byte matrix a step builds.
 _HASH_CHUNK = 1 << 18
 _M1, _M2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
@@ -105,7 +108,7 @@ def strata(rows: pa.Table, definitions: FeatureDefinitions = DEFINITIONS) -> dic
         pc.greater_equal(rows[SEQUENCE_LEN_COLUMN], definitions.sequence_length),
     )
     rare = any_of([rows[label] for label in RARE_LABELS])
-    flags = {"cold": cold, "edge": edge, "sequence": sequence, "rare_label": rare}
+    flags = dict(zip(STRATA, (cold, edge, sequence, rare), strict=True))
     return {name: _mask(flag) for name, flag in flags.items()}
 
 
@@ -147,27 +150,78 @@ def rank(event_ids: pa.Array | pa.ChunkedArray, seed: int) -> np.ndarray:
 def draw_rows(
     rows: pa.Table, size: int, seed: int, definitions: FeatureDefinitions = DEFINITIONS
 ) -> Draw:
-    """Draw up to `size` distinct event ids of `rows` (the columns of `columns()`): each
-    stratum's quota, then a uniform fill, each the rows of lowest rank not yet drawn."""
-    flags = strata(rows, definitions)
-    populations = {name: int(mask.sum()) for name, mask in flags.items()}
-    ids = rows["event_id"]
-    ranks = rank(ids, seed)
-    free = np.ones(len(ids), bool)
+    """Draw up to `size` distinct event ids of `rows` (the columns of `columns()`)."""
+    return draw_batches([rows], size, seed, definitions)
+
+
+def draw_batches(
+    batches: Iterable[pa.RecordBatch | pa.Table],
+    size: int,
+    seed: int,
+    definitions: FeatureDefinitions = DEFINITIONS,
+) -> Draw:
+    """Draw up to `size` distinct event ids from rows arriving batch by batch: each
+    stratum's quota, then a uniform fill, each the rows of lowest rank not yet drawn.
+
+    Memory stays bounded by the sample, not the interval: per batch only the rows that can
+    still be drawn are kept, the lowest-ranked 2 x `size` of each stratum and of all rows (a
+    stratum's quota plus every row earlier picks could take; the same for the fill)."""
+    populations = dict.fromkeys([*STRATA, RANDOM], 0)
+    kept: pa.Table | None = None
+    for batch in batches:
+        rows = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+        flags = strata(rows, definitions)
+        for name, mask in {**flags, RANDOM: None}.items():
+            found = rows.num_rows if mask is None else int(mask.sum())
+            populations[name] += found
+        ranked = pa.table(
+            {
+                "event_id": rows["event_id"],
+                "sample_date": rows["sample_date"],
+                RANK: rank(rows["event_id"], seed),
+                **flags,
+            }
+        )
+        kept = _prune(ranked if kept is None else pa.concat_tables([kept, ranked]), 2 * size)
+    if kept is None:  # nothing in the interval
+        return Draw((), (), {name: {"population": 0, "sampled": 0} for name in populations})
+    return _pick(kept, size, populations)
+
+
+def _prune(candidates: pa.Table, keep: int) -> pa.Table:
+    """The candidates among the `keep` lowest-ranked of some stratum or of all (ties kept)."""
+    ranks = candidates[RANK].to_numpy()
+    wanted = np.zeros(len(ranks), bool)
+    flags = [c for c in candidates.column_names if c not in ("event_id", "sample_date", RANK)]
+    for name in [*flags, RANDOM]:
+        inside = np.arange(len(ranks)) if name == RANDOM else _positions(candidates[name])
+        if len(inside) > keep:
+            kth = np.partition(ranks[inside], keep - 1)[keep - 1]
+            inside = inside[ranks[inside] <= kth]
+        wanted[inside] = True
+    return candidates.filter(pa.array(wanted))
+
+
+def _pick(candidates: pa.Table, size: int, populations: dict[str, int]) -> Draw:
+    """Each stratum's quota, then the fill, from the pruned candidates."""
+    ids, ranks = candidates["event_id"], candidates[RANK].to_numpy()
+    free = np.ones(len(ranks), bool)
     order: list[int] = []
     drawn: dict[str, int] = {}
-    for name, quota in quotas(size, populations).items():
+    strata_only = {name: n for name, n in populations.items() if name != RANDOM}
+    for name, quota in quotas(size, strata_only).items():
         # The sample never exceeds `size`; rows an earlier stratum took do not count.
         quota = min(quota, size - len(order))
-        chosen = _lowest(np.flatnonzero(flags[name] & free), ranks, ids, quota)
+        inside = np.zeros(len(ranks), bool)
+        inside[_positions(candidates[name])] = True
+        chosen = _lowest(np.flatnonzero(inside & free), ranks, ids, quota)
         free[chosen] = False
         order += chosen
         drawn[name] = len(chosen)
     chosen = _lowest(np.flatnonzero(free), ranks, ids, max(0, size - len(order)))
     order += chosen
     drawn[RANDOM] = len(chosen)
-    populations[RANDOM] = len(ids)
-    taken = rows.select(["event_id", "sample_date"]).take(pa.array(order, pa.int64()))
+    taken = candidates.select(["event_id", "sample_date"]).take(pa.array(order, pa.int64()))
     return Draw(
         tuple(taken["event_id"].to_pylist()),
         tuple(sorted({d.isoformat() for d in taken["sample_date"].to_pylist()})),
@@ -183,12 +237,16 @@ def draw(
     seed: int,
     definitions: FeatureDefinitions = DEFINITIONS,
 ) -> Draw:
-    """Draw from the rows of a table version that match `where` (read JVM-free)."""
-    from reclake.quality.audit_recompute import read_version
+    """Draw from the rows of a table version that match `where`, read JVM-free batch by
+    batch."""
+    from reclake.quality.audit_recompute import scan_version
 
-    return draw_rows(
-        read_version(uri, version, where, columns(definitions)), size, seed, definitions
-    )
+    batches = scan_version(uri, version, where, columns(definitions))
+    return draw_batches(batches, size, seed, definitions)
+
+
+def _positions(mask: pa.ChunkedArray) -> np.ndarray:
+    return np.flatnonzero(mask.to_numpy(zero_copy_only=False))
 
 
 def _lowest(candidates: np.ndarray, ranks: np.ndarray, ids: pa.ChunkedArray, k: int) -> list[int]:
