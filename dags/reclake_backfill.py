@@ -16,8 +16,9 @@ chunk's progress in the task log:
    skips its stage unless `stages` (default all) names it; `want_publish` likewise.
 3. `ingest_events` -> `build_tiles` -> `label_impressions` -> `build_training_samples`, with
    `load_dims` before the samples.
-4. With `publish: true`: validate, audit and publish a snapshot of the sampled range, and
-   announce it on the Asset `reclake://gold/training_samples`, as reclake_training_snapshot does.
+4. With `publish: true`: pin the version, validate and audit it side by side, publish a
+   snapshot of the sampled range and announce it on the Asset
+   `reclake://gold/training_samples`, as reclake_training_snapshot does.
 
 Every stage is idempotent: re-running any range, or clearing a task, converges to the same
 lake content.

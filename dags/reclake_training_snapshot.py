@@ -13,13 +13,14 @@ One run per UTC day `[D, D+1)`, after the day is over. Write-audit-publish of
    each waits for (ingest, labels, samples). A manual run fails after 10 minutes (params
    `wait_minutes`) with that list; a scheduled run waits as long as its day can take
    (label lag + the hourly DAG's 6 h landing wait + 1 h).
-3. `validate_training_samples`: the Great Expectations gate over the interval. A failed gate
-   fails the task at once (no retries), so publish never runs and the previous snapshot stays
-   current.
-4. `audit_training_samples`: recomputes a seeded, stratified sample of the validated version's
-   rows straight from bronze and requires exact equality (docs/quality.md); fails like the gate.
-5. `publish_snapshot`: publishes exactly the validated, audited version as an immutable
-   snapshot; `python jobs/publish_snapshot.py`, no JVM.
+3. `pin_version`: the training_samples version to check and publish (its newest then).
+4. `validate_training_samples` and `audit_training_samples`, side by side on that version:
+   the Great Expectations gate over the interval (a Spark job), and the point-in-time audit
+   (plain Python, no JVM) that recomputes a seeded, stratified sample of the rows straight
+   from bronze and requires exact equality (docs/quality.md). Either failing fails at once
+   (no retries), so publish never runs and the previous snapshot stays current.
+5. `publish_snapshot`: publishes exactly the pinned version, validated and audited, as an
+   immutable snapshot; `python jobs/publish_snapshot.py`, no JVM.
 6. `announce_snapshot`: emits an event on the Asset `reclake://gold/training_samples` whose
    extra carries snapshot_id, version, row_count, validation_id and the interval;
    `reclake_train_consumer` is scheduled on it.

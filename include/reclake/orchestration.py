@@ -385,30 +385,45 @@ def samples_deadline(
 
 
 def write_audit_publish(settings: Settings, interval_task: str, asset: Any) -> tuple[Any, Any]:
-    """validate -> audit -> publish -> announce of gold/training_samples for the interval the
-    task `interval_task` returned ({"start", "end"}); returns the first and last tasks.
+    """pin -> (validate | audit) -> publish -> announce of gold/training_samples for the
+    interval the task `interval_task` returned ({"start", "end"}); returns the first and last
+    tasks.
 
-    The validation gate and the audit fail without retries, so nothing unproven publishes;
-    the announce task emits the asset event (snapshot id, version, rows, interval).
+    The version is pinned first, so the gate (a Spark job) and the point-in-time audit (plain
+    Python) check the very same rows side by side: on a cluster the audit runs on the Airflow
+    worker while validation runs on the executors, and on one machine it fills the cores the
+    gate leaves idle. Both fail without retries and publish needs both, so nothing unproven
+    publishes; the announce task emits the asset event (snapshot id, version, rows, interval).
     """
     from airflow.sdk import Metadata, task
 
-    interval = ["--start", xcom_field(interval_task, "start")]
-    interval += ["--end", xcom_field(interval_task, "end")]
+    @task(task_id="pin_version")
+    def pin() -> dict[str, Any]:
+        """The training_samples version the gate and the audit check: its newest now."""
+        from reclake.config import load_settings
+        from reclake.maintenance.deltalog import latest_version
+        from reclake.tables import table
+
+        return {"version": latest_version(table("training_samples").uri(load_settings()))}
+
+    args = ["--table", "training_samples", "--version", xcom_field("pin_version", "version")]
+    args += ["--start", xcom_field(interval_task, "start")]
+    args += ["--end", xcom_field(interval_task, "end")]
     validate = spark_job(
         "validate_training_samples",
         "validate.py",
-        ["--table", "training_samples", *interval],
+        args,
         settings,
         capture_result=True,
     )
 
-    # The audit needs no JVM but takes a core like a Spark job: it shares their pool.
-    @task(task_id="audit_training_samples", pool=SPARK_POOL)
-    def audit(validation: dict[str, Any]) -> dict[str, Any]:
-        """Recompute a sample of the very version (and interval) the gate validated from
-        bronze (plain Python: no JVM)."""
-        args = ["--table", "training_samples", "--validation-id", str(validation["id"])]
+    @task(task_id="audit_training_samples")
+    def audit(pinned: dict[str, Any], ti=None) -> dict[str, Any]:
+        """Recompute a sample of the pinned version's rows in the interval from bronze (plain
+        Python: no JVM, so outside the spark pool, beside the gate)."""
+        start, end = interval_of(ti.xcom_pull(task_ids=interval_task))
+        args = ["--table", "training_samples", "--version", str(pinned["version"])]
+        args += ["--start", start.isoformat(), "--end", end.isoformat()]
         # Exit 1 is mismatches: no retry helps.
         return run_job("audit.py", args, fail_fast_codes=(1,))
 
@@ -430,10 +445,11 @@ def write_audit_publish(settings: Settings, interval_task: str, asset: Any) -> t
         start, end = interval_of(ti.xcom_pull(task_ids=interval_task))
         yield Metadata(asset, snapshot_event_extra(published, validation, start, end))
 
-    audited = audit(validate.output)
-    published = publish(validate.output, audited)
+    pinned = pin()
+    pinned >> validate
+    published = publish(validate.output, audit(pinned))
     announced = announce(published, validate.output)
-    return validate, announced
+    return pinned, announced
 
 
 # Stages of reclake_backfill in pipeline order: stage name -> its task id.

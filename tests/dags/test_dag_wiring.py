@@ -78,21 +78,24 @@ def test_training_snapshot_dependencies(dags):
     assert upstreams(dags["reclake_training_snapshot"]) == {
         "snapshot_interval": set(),
         "wait_for_samples": {"snapshot_interval"},
-        "validate_training_samples": {"wait_for_samples"},
-        # the audit sits between the gate and publish; publish needs both results
-        "audit_training_samples": {"validate_training_samples"},
+        "pin_version": {"wait_for_samples"},
+        # the gate and the audit check the pinned version side by side; publish needs both
+        "validate_training_samples": {"pin_version"},
+        "audit_training_samples": {"pin_version"},
         "publish_snapshot": {"validate_training_samples", "audit_training_samples"},
         "announce_snapshot": {"publish_snapshot", "validate_training_samples"},
     }
 
 
-def test_snapshot_dag_audits_the_validated_version_and_fails_like_the_gate(
+def test_snapshot_dag_audits_the_pinned_version_beside_the_gate_and_fails_like_it(
     dags, tmp_path, monkeypatch
 ):
     from airflow.sdk.exceptions import AirflowFailException
 
-    audit = dags["reclake_training_snapshot"].get_task("audit_training_samples")
-    assert audit.pool == "spark"  # no JVM, but a core's worth of work like a Spark job
+    dag = dags["reclake_training_snapshot"]
+    audit = dag.get_task("audit_training_samples")
+    # Plain Python, outside the one-slot spark pool, so it runs while the gate runs.
+    assert audit.pool != "spark"
     # A stand-in jobs/audit.py: prints the arguments it got, exits with $CODE (1: mismatches).
     (tmp_path / "audit.py").write_text(
         "import json, os, sys\n"
@@ -101,13 +104,29 @@ def test_snapshot_dag_audits_the_validated_version_and_fails_like_the_gate(
         "sys.exit(code)\n"
     )
     monkeypatch.setattr(orch, "JOBS_DIR", tmp_path)
-    validation = {"id": "val-7", "version": 7, "success": True}
+    day = {"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"}
+    ti = SimpleNamespace(xcom_pull=lambda task_ids=None, **_: {"snapshot_interval": day}[task_ids])
     monkeypatch.setenv("CODE", "0")
-    result = audit.python_callable(validation)
-    assert result["args"] == ["--table", "training_samples", "--validation-id", "val-7"]
+    result = audit.python_callable({"version": 7}, ti=ti)
+    assert result["args"] == [
+        *["--table", "training_samples", "--version", "7"],
+        *["--start", "2026-11-20T00:00:00+00:00", "--end", "2026-11-21T00:00:00+00:00"],
+    ]
     monkeypatch.setenv("CODE", "1")  # mismatches fail for good: no retry
     with pytest.raises(AirflowFailException, match="refused"):
-        audit.python_callable(validation)
+        audit.python_callable({"version": 7}, ti=ti)
+
+
+def test_the_pinned_version_is_the_tables_newest(dags, tmp_path, monkeypatch):
+    from reclake.reader import synthetic
+
+    settings = Settings(lake_root=tmp_path.as_uri())
+    uri = synthetic.table_uri(settings)
+    for _ in range(3):
+        newest = synthetic.write_samples(uri, synthetic.sample_batch(10), mode="append")
+    monkeypatch.setenv("RECLAKE_LAKE_ROOT", settings.lake_root)
+    pin = dags["reclake_training_snapshot"].get_task("pin_version")
+    assert pin.python_callable() == {"version": newest} and newest == 2
 
 
 def test_maintenance_and_consumer_dependencies(dags):
@@ -213,11 +232,13 @@ def test_snapshot_dag_renders_the_day_and_the_validation_id(dags):
     interval = dag.get_task("snapshot_interval").python_callable
     day = interval(params={}, data_interval_start=D, data_interval_end=D.add(days=1))
     assert day == {"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"}
-    xcom = {"snapshot_interval": day}
+    xcom = {"snapshot_interval": day, "pin_version": {"version": 7}}
     validate = render(dag.get_task("validate_training_samples"), dag, D, D.add(days=1), xcom)
     assert validate.application_args == [
         "--table",
         "training_samples",
+        "--version",
+        "7",
         "--start",
         day["start"],
         "--end",
@@ -315,8 +336,9 @@ def test_backfill_dependencies(dags):
         "want_samples": {"plan", "label_impressions", "load_dims"},
         "build_training_samples": {"want_samples"},
         "want_publish": {"plan", "build_training_samples"},
-        "validate_training_samples": {"want_publish"},
-        "audit_training_samples": {"validate_training_samples"},
+        "pin_version": {"want_publish"},
+        "validate_training_samples": {"pin_version"},
+        "audit_training_samples": {"pin_version"},
         "publish_snapshot": {"validate_training_samples", "audit_training_samples"},
         "announce_snapshot": {"publish_snapshot", "validate_training_samples"},
     }

@@ -122,6 +122,7 @@ def test_pipeline_runs_end_to_end_through_airflow(airflow_home):
     # The backfill ran every stage (hour 00:00 labeled and sampled) and no publish chain.
     backfill = latest_run_states(airflow_home.home, "reclake_backfill")
     publish_chain = (
+        "pin_version",
         "validate_training_samples",
         "audit_training_samples",
         "publish_snapshot",
