@@ -15,6 +15,7 @@ page, then a final JSON line {"id", "table", "version", "success", ...}. Exit co
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -78,4 +79,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # pyarrow's and delta-rs' native thread pools outlive the work: an interpreter torn down
+    # under them has aborted at exit ("terminate called without an active exception") after
+    # everything was written. The result is saved and printed: leave without the teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
