@@ -8,8 +8,9 @@ tests in order:
   store at the same instants, round after round; no commit is lost or overwritten; and two
   drivers creating the same version file through the log store: exactly one wins each time;
 - the pipeline through the DAGs on it: drops land on the object store, `reclake_backfill`
-  (ingest, dims, tiles, labels, samples, validate, audit, publish) and `reclake_maintenance`
-  (optimize, vacuum) run as spark-submits to spark://; the PyTorch reader and the CLI read
+  (ingest, dims, tiles, labels, samples, validate) and `reclake_maintenance` (optimize,
+  vacuum) run as spark-submits to spark://, the audit and publish as plain Python reading
+  the object store with delta-rs; the PyTorch reader and the CLI read
   the snapshot and the tables straight from the object store; the credentials appear in no
   log and no lake object;
 - `stop` leaves no process behind.
