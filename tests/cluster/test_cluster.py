@@ -290,10 +290,9 @@ def test_pipeline_through_the_dags_on_the_cluster(cluster):
         "publish": True,
     }
     run_id = server.trigger("reclake_backfill", conf)
-    # Minutes alone on the machine, but a CI run whose other workers kept both cores busy
-    # needed more than 1,500 s (a local run under the same load: 1,442 s): the bound is
-    # for a hung run only.
-    run = server.wait_run("reclake_backfill", run_id, timeout=2700)
+    # Minutes alone on the machine, but CI runs whose other workers kept both cores busy
+    # needed over 1,500 s, once 2,196 s: the bound is for a hung run only.
+    run = server.wait_run("reclake_backfill", run_id, timeout=3600)
     states = server.task_states("reclake_backfill", run_id)
     assert run["state"] == "success", states
     for task in ("ingest_events", "load_dims", "build_tiles", "label_impressions"):
