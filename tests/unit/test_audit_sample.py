@@ -154,7 +154,10 @@ def test_between_batches_only_the_lowest_ranked_of_each_stratum_and_of_all_are_k
             "event_id": [f"e{i}" for i in range(10)],
             "sample_date": pa.array([T0.date()] * 10, pa.date32()),
             RANK: pa.array([9, 1, 8, 2, 7, 3, 6, 4, 5, 0], pa.uint64()),
+            "cold": [False] * 10,
             "edge": [True, False, True, False, True, False, True, False, False, False],
+            "sequence": [False] * 10,
+            "rare_label": [False] * 10,
         }
     )
     kept = _prune(ranked, 2)

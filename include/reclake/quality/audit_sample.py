@@ -171,9 +171,9 @@ def draw_batches(
     for batch in batches:
         rows = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         flags = strata(rows, definitions)
-        for name, mask in {**flags, RANDOM: None}.items():
-            found = rows.num_rows if mask is None else int(mask.sum())
-            populations[name] += found
+        for name, mask in flags.items():
+            populations[name] += int(mask.sum())
+        populations[RANDOM] += rows.num_rows
         ranked = pa.table(
             {
                 "event_id": rows["event_id"],
@@ -192,13 +192,11 @@ def _prune(candidates: pa.Table, keep: int) -> pa.Table:
     """The candidates among the `keep` lowest-ranked of some stratum or of all (ties kept)."""
     ranks = candidates[RANK].to_numpy()
     wanted = np.zeros(len(ranks), bool)
-    flags = [c for c in candidates.column_names if c not in ("event_id", "sample_date", RANK)]
-    for name in [*flags, RANDOM]:
-        inside = np.arange(len(ranks)) if name == RANDOM else _positions(candidates[name])
-        if len(inside) > keep:
-            kth = np.partition(ranks[inside], keep - 1)[keep - 1]
-            inside = inside[ranks[inside] <= kth]
-        wanted[inside] = True
+    for name in [*STRATA, RANDOM]:
+        inside = (
+            np.arange(len(ranks)) if name == RANDOM else np.flatnonzero(_mask(candidates[name]))
+        )
+        wanted[_ranked_within(inside, ranks, keep)] = True
     return candidates.filter(pa.array(wanted))
 
 
@@ -208,13 +206,10 @@ def _pick(candidates: pa.Table, size: int, populations: dict[str, int]) -> Draw:
     free = np.ones(len(ranks), bool)
     order: list[int] = []
     drawn: dict[str, int] = {}
-    strata_only = {name: n for name, n in populations.items() if name != RANDOM}
-    for name, quota in quotas(size, strata_only).items():
+    for name, quota in quotas(size, {name: populations[name] for name in STRATA}).items():
         # The sample never exceeds `size`; rows an earlier stratum took do not count.
         quota = min(quota, size - len(order))
-        inside = np.zeros(len(ranks), bool)
-        inside[_positions(candidates[name])] = True
-        chosen = _lowest(np.flatnonzero(inside & free), ranks, ids, quota)
+        chosen = _lowest(np.flatnonzero(_mask(candidates[name]) & free), ranks, ids, quota)
         free[chosen] = False
         order += chosen
         drawn[name] = len(chosen)
@@ -245,18 +240,19 @@ def draw(
     return draw_batches(batches, size, seed, definitions)
 
 
-def _positions(mask: pa.ChunkedArray) -> np.ndarray:
-    return np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+def _ranked_within(candidates: np.ndarray, ranks: np.ndarray, k: int) -> np.ndarray:
+    """The candidates ranked at or below the k-th lowest rank among them (ties kept)."""
+    if len(candidates) <= k:
+        return candidates
+    kth = np.partition(ranks[candidates], k - 1)[k - 1]
+    return candidates[ranks[candidates] <= kth]
 
 
 def _lowest(candidates: np.ndarray, ranks: np.ndarray, ids: pa.ChunkedArray, k: int) -> list[int]:
     """The k candidates (row positions) of lowest (rank, id), in that order."""
     if k <= 0 or len(candidates) == 0:
         return []
-    if k < len(candidates):
-        # Everything ranked at or below the k-th lowest rank (ties kept, then cut by id).
-        kth = np.partition(ranks[candidates], k - 1)[k - 1]
-        candidates = candidates[ranks[candidates] <= kth]
+    candidates = _ranked_within(candidates, ranks, k)  # ties kept, then cut by id
     names = ids.take(pa.array(candidates, pa.int64())).to_pylist()
     keyed = sorted(zip(ranks[candidates].tolist(), names, candidates.tolist(), strict=True))
     return [position for _, _, position in keyed[:k]]
